@@ -1,0 +1,32 @@
+namespace SseCluster.Contracts;
+
+/// <summary>
+/// One published event as stored in a stream's history: what the publisher sent, plus when.
+/// Immutable and shared by every stream and recipient it goes to.
+/// </summary>
+public sealed class EventPayload
+{
+    /// <param name="eventType">The SSE event type; null or <c>message</c> for the default type.</param>
+    /// <param name="data">The data as the publisher gave it: JSON text, delivered byte for byte.</param>
+    /// <param name="publishedAt">Unix time in milliseconds.</param>
+    /// <param name="userFilter">Broadcast only: the users the event is for; null for everyone.</param>
+    public EventPayload(string? eventType, string data, long publishedAt, IReadOnlyList<string>? userFilter = null)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        EventType = eventType is null or Identifiers.DefaultEventType ? null : eventType;
+        Data = data;
+        PublishedAt = publishedAt;
+        UserFilter = userFilter;
+    }
+
+    /// <summary>Null for the default <c>message</c> type.</summary>
+    public string? EventType { get; }
+
+    public string Data { get; }
+
+    /// <summary>Unix time in milliseconds.</summary>
+    public long PublishedAt { get; }
+
+    /// <summary>Broadcast only: the users the event is for; null for everyone.</summary>
+    public IReadOnlyList<string>? UserFilter { get; }
+}

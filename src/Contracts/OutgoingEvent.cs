@@ -1,0 +1,68 @@
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+
+namespace SseCluster.Contracts;
+
+/// <summary>What a publisher sends: an optional event type and JSON data.</summary>
+public sealed class OutgoingEvent
+{
+    private OutgoingEvent(string? eventType, string data)
+    {
+        EventType = eventType;
+        Data = data;
+    }
+
+    /// <summary>Null for the default <c>message</c> type.</summary>
+    public string? EventType { get; }
+
+    /// <summary>JSON text, delivered to browsers exactly as given.</summary>
+    public string Data { get; }
+
+    /// <summary>An event whose data is already JSON text. The text is checked to be one JSON value.</summary>
+    /// <exception cref="ArgumentException">The event type or the JSON is invalid.</exception>
+    public static OutgoingEvent FromJson(string? eventType, string json)
+    {
+        ArgumentNullException.ThrowIfNull(json);
+        ValidateEventType(eventType);
+        try
+        {
+            using var document = JsonDocument.Parse(json);
+        }
+        catch (JsonException ex)
+        {
+            throw new ArgumentException($"data is not valid JSON: {ex.Message}", nameof(json), ex);
+        }
+
+        return new OutgoingEvent(eventType, json);
+    }
+
+    /// <summary>An event whose data is <paramref name="value"/> serialized with <paramref name="typeInfo"/>.</summary>
+    public static OutgoingEvent Create<T>(string? eventType, T value, JsonTypeInfo<T> typeInfo)
+    {
+        ArgumentNullException.ThrowIfNull(typeInfo);
+        ValidateEventType(eventType);
+        return new OutgoingEvent(eventType, JsonSerializer.Serialize(value, typeInfo));
+    }
+
+    /// <summary>Checks an event type a publisher may use: valid syntax and not reserved by the gateway.</summary>
+    /// <exception cref="ArgumentException">It is not.</exception>
+    public static void ValidateEventType(string? eventType)
+    {
+        if (eventType is null)
+        {
+            return;
+        }
+
+        if (!Identifiers.IsValidEventType(eventType))
+        {
+            throw new ArgumentException($"eventType '{eventType}' is invalid: {Identifiers.EventTypeRule}", nameof(eventType));
+        }
+
+        if (Identifiers.ReservedEventTypes.Contains(eventType))
+        {
+            throw new ArgumentException($"eventType '{eventType}' is reserved for the gateway", nameof(eventType));
+        }
+    }
+
+    internal static OutgoingEvent Trusted(string? eventType, string data) => new(eventType, data);
+}

@@ -1,0 +1,114 @@
+namespace SseCluster.Gateway;
+
+/// <summary>Stream behaviour (<c>SseCluster:Stream</c>).</summary>
+public sealed class StreamOptions
+{
+    /// <summary>The <c>retry:</c> sent at the start of every stream, in ms. Default 3,000.</summary>
+    public int RetryMilliseconds { get; set; } = 3000;
+}
+
+/// <summary>How heartbeats are sent.</summary>
+public enum HeartbeatMode
+{
+    /// <summary>A comment line <c>: heartbeat</c>; invisible to EventSource scripts but keeps proxies from timing out.</summary>
+    Comment,
+    /// <summary><c>event: heartbeat</c> with <c>{"timestamp":…}</c>, for client watchdogs.</summary>
+    Event,
+}
+
+/// <summary>Heartbeats (<c>SseCluster:Heartbeat</c>).</summary>
+public sealed class HeartbeatOptions
+{
+    /// <summary>Seconds between heartbeats. Default 15.</summary>
+    public int IntervalSeconds { get; set; } = 15;
+
+    public HeartbeatMode Mode { get; set; } = HeartbeatMode.Comment;
+}
+
+/// <summary>Limits (<c>SseCluster:Limits</c>).</summary>
+public sealed class LimitsOptions
+{
+    /// <summary>
+    /// Connections this node holds at most; 0 (the default) means 90% of the process's open-file limit less a
+    /// reserve, because a process that runs out of descriptors can crash instead of refusing.
+    /// </summary>
+    public int MaxConnections { get; set; }
+
+    /// <summary>Connections one user may hold on this node. Default 20.</summary>
+    public int MaxConnectionsPerUser { get; set; } = 20;
+
+    /// <summary>Topics one connection may subscribe to. Default 32.</summary>
+    public int MaxTopicsPerConnection { get; set; } = 32;
+
+    /// <summary>Largest publish body in bytes (413 above). Default 64 KiB.</summary>
+    public int MaxPayloadBytes { get; set; } = 64 * 1024;
+
+    /// <summary>Publishes per second per caller (429 above), with a burst of twice that. Default 1,000.</summary>
+    public int PublishPerSecond { get; set; } = 1000;
+
+    /// <summary>Events queued per connection before it counts as a slow consumer and is cut. Default 1,024.</summary>
+    public int ConnectionQueueCapacity { get; set; } = 1024;
+
+    /// <summary>Seconds a disconnect with <c>reconnect: false</c> answers the user's reconnects with 204. Default 60.</summary>
+    public int ReconnectBlockSeconds { get; set; } = 60;
+}
+
+/// <summary>Authentication (<c>SseCluster:Auth</c>).</summary>
+public sealed class AuthOptions
+{
+    /// <summary>HS256 secret (at least 32 bytes). One of this and <see cref="PublicKeyPem"/> is required.</summary>
+    public string? SigningKey { get; set; }
+
+    /// <summary>RS256 public key (PEM) that verifies tokens from an identity provider.</summary>
+    public string? PublicKeyPem { get; set; }
+
+    public string? Issuer { get; set; } = "sse-cluster";
+
+    public string? Audience { get; set; } = "sse-cluster";
+
+    /// <summary>Tolerated clock difference for token lifetimes, in seconds. Default 30.</summary>
+    public int ClockSkewSeconds { get; set; } = 30;
+
+    /// <summary>The claim listing the topics a token may subscribe to (<c>*</c> for all). Default <c>topics</c>.</summary>
+    public string TopicsClaim { get; set; } = "topics";
+
+    /// <summary>Allow stream connections without credentials. Default false.</summary>
+    public bool AllowAnonymous { get; set; }
+
+    /// <summary>Accept a token in the <c>access_token</c> query parameter. Off by default: URLs end up in logs.</summary>
+    public bool AllowAccessTokenQuery { get; set; }
+
+    /// <summary>API keys for services (<c>X-Api-Key</c>); they may publish and administer.</summary>
+    public List<string> ApiKeys { get; set; } = [];
+
+    /// <summary>Ticket lifetime in seconds. Default 30.</summary>
+    public int TicketSeconds { get; set; } = 30;
+
+    public string SessionCookieName { get; set; } = "sse_session";
+
+    /// <summary><c>Strict</c> (default), <c>Lax</c> or <c>None</c> (cross-site pages; needs HTTPS).</summary>
+    public string SessionCookieSameSite { get; set; } = "Strict";
+
+    /// <summary>HMAC key of the stream session cookie; defaults to one derived from <see cref="SigningKey"/>. Every node of a cluster needs the same.</summary>
+    public string? SessionKey { get; set; }
+
+    /// <summary>Serve <c>POST /dev/token</c> (always on in the Development environment). Needs <see cref="SigningKey"/>.</summary>
+    public bool DevTokens { get; set; }
+}
+
+/// <summary>Cross-origin browser apps (<c>SseCluster:Cors</c>).</summary>
+public sealed class CorsOptions
+{
+    /// <summary>Origins allowed to connect and publish from a browser, credentials included. None by default.</summary>
+    public List<string> AllowedOrigins { get; set; } = [];
+}
+
+/// <summary>Graceful shutdown (<c>SseCluster:Shutdown</c>).</summary>
+public sealed class ShutdownOptions
+{
+    /// <summary>Seconds over which connections are closed on SIGTERM. Default 10.</summary>
+    public int DrainSeconds { get; set; } = 10;
+
+    /// <summary>How many waves the connections are closed in. Default 10.</summary>
+    public int Waves { get; set; } = 10;
+}

@@ -1,0 +1,133 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using SseCluster.Gateway.Api;
+using SseCluster.Gateway.Auth;
+using SseCluster.Gateway.Observability;
+using SseCluster.Gateway.Streaming;
+using SseCluster.Grains;
+
+namespace SseCluster.Gateway.Hosting;
+
+/// <summary>Hosts the gateway in any ASP.NET Core app: <c>services.AddSseClusterGateway(configuration)</c> then <c>app.MapSseClusterGateway()</c>.</summary>
+public static class GatewayServiceCollectionExtensions
+{
+    public const string CorsPolicy = "SseCluster";
+
+    /// <summary>
+    /// Registers the gateway: options from <c>SseCluster:*</c> (validated at start), routing (in-memory, or Redis when
+    /// <c>SseCluster:Redis:Configuration</c> is set), streaming, auth, limits, metrics and graceful shutdown.
+    /// </summary>
+    public static IServiceCollection AddSseClusterGateway(this IServiceCollection services, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        BindOptions(services, configuration);
+        services.AddSseClusterRouting(configuration);
+
+        services.AddProblemDetails();
+        services.AddSingleton<GatewayMetrics>();
+        services.AddSingleton<PrometheusExporter>();
+        services.AddSingleton<ConnectionAdmission>();
+        services.AddSingleton<StreamAttachments>();
+        services.AddSingleton<ConnectionRegistry>();
+        services.AddSingleton<ConnectionWriter>();
+        services.AddSingleton<LocalDispatcher>();
+        services.AddSingleton<StreamConnectHandler>();
+        services.AddSingleton<TokenValidator>();
+        services.AddSingleton<StreamSessionCookie>();
+        services.AddSingleton<CallerAuthenticator>();
+        services.AddSingleton<PublishRateLimiter>();
+        services.AddSingleton<PublisherGate>();
+        services.AddSingleton<AdminGate>();
+        services.AddSingleton<AnyCallerGate>();
+        services.AddHostedService<InboxHost>();
+        services.AddHostedService<ConnectionSweeper>();
+        services.AddSingleton<ShutdownDrain>();
+        services.AddHostedService(sp => sp.GetRequiredService<ShutdownDrain>());
+
+        var drainSeconds = configuration.GetValue("SseCluster:Shutdown:DrainSeconds", 10);
+        services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(Math.Max(drainSeconds, 0) + 10));
+        services.AddOptions<KestrelServerOptions>().Configure<ConnectionAdmission>((kestrel, admission) =>
+        {
+            // Refused streams still cost a socket for a moment; past this margin Kestrel refuses at accept, so the
+            // process never runs out of descriptors.
+            kestrel.Limits.MaxConcurrentConnections = admission.Capacity + 512;
+            kestrel.AddServerHeader = false;
+        });
+
+        var origins = configuration.GetSection("SseCluster:Cors:AllowedOrigins").Get<string[]>() ?? [];
+        services.AddCors(cors => cors.AddPolicy(CorsPolicy, policy =>
+        {
+            if (origins.Length > 0)
+            {
+                // Listed origins only: credentials are never allowed for a wildcard.
+                policy.WithOrigins(origins).AllowCredentials().AllowAnyHeader().AllowAnyMethod()
+                    .WithExposedHeaders("Retry-After");
+            }
+        }));
+        return services;
+    }
+
+    /// <summary>Routing: Redis when <c>SseCluster:Redis:Configuration</c> is set, in-memory otherwise.</summary>
+    public static IServiceCollection AddSseClusterRouting(this IServiceCollection services, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        return services.AddSseClusterInMemoryRouting(configuration);
+    }
+
+    /// <summary>
+    /// Maps <c>/sse/*</c>, <c>/healthz</c>, <c>/readyz</c>, <c>/metrics</c>, and <c>/dev/token</c> when dev tokens are on.
+    /// Call after <c>UseCors</c> if the app has its own pipeline.
+    /// </summary>
+    public static RouteGroupBuilder MapSseClusterGateway(this WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        var metrics = app.Services.GetRequiredService<GatewayMetrics>();
+        var registry = app.Services.GetRequiredService<ConnectionRegistry>();
+        metrics.ObserveConnections(() => registry.Count);
+
+        app.MapHealthEndpoints();
+        var sse = app.MapGroup("/sse").RequireCors(CorsPolicy);
+        sse.MapGet("/connect", (HttpContext context, StreamConnectHandler handler) => handler.HandleAsync(context));
+        sse.MapPublishEndpoints();
+        sse.MapAdminEndpoints();
+        sse.MapTicketEndpoints();
+
+        var auth = app.Services.GetRequiredService<IOptions<AuthOptions>>().Value;
+        if (app.Environment.IsDevelopment() || auth.DevTokens)
+        {
+            app.MapDevTokenEndpoint().RequireCors(CorsPolicy);
+        }
+
+        return sse;
+    }
+
+    private static void BindOptions(IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<StreamOptions>().Bind(configuration.GetSection("SseCluster:Stream"))
+            .Validate(o => o.RetryMilliseconds is >= 100 and <= 600_000, "SseCluster:Stream:RetryMilliseconds must be between 100 and 600000")
+            .ValidateOnStart();
+        services.AddOptions<HeartbeatOptions>().Bind(configuration.GetSection("SseCluster:Heartbeat"))
+            .Validate(o => o.IntervalSeconds is >= 1 and <= 3600, "SseCluster:Heartbeat:IntervalSeconds must be between 1 and 3600")
+            .ValidateOnStart();
+        services.AddOptions<LimitsOptions>().Bind(configuration.GetSection("SseCluster:Limits"))
+            .Validate(o => o.MaxConnections >= 0, "SseCluster:Limits:MaxConnections must be 0 (automatic) or positive")
+            .Validate(o => o.MaxConnectionsPerUser >= 1, "SseCluster:Limits:MaxConnectionsPerUser must be at least 1")
+            .Validate(o => o.MaxTopicsPerConnection is >= 0 and <= 32, "SseCluster:Limits:MaxTopicsPerConnection must be between 0 and 32")
+            .Validate(o => o.MaxPayloadBytes is >= 256 and <= 16 * 1024 * 1024, "SseCluster:Limits:MaxPayloadBytes must be between 256 and 16777216")
+            .Validate(o => o.PublishPerSecond >= 1, "SseCluster:Limits:PublishPerSecond must be at least 1")
+            .Validate(o => o.ConnectionQueueCapacity is >= 8 and <= 1_000_000, "SseCluster:Limits:ConnectionQueueCapacity must be between 8 and 1000000")
+            .ValidateOnStart();
+        services.AddOptions<AuthOptions>().Bind(configuration.GetSection("SseCluster:Auth")).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<AuthOptions>, AuthOptionsValidator>();
+        services.AddOptions<ShutdownOptions>().Bind(configuration.GetSection("SseCluster:Shutdown"))
+            .Validate(o => o.DrainSeconds is >= 0 and <= 600, "SseCluster:Shutdown:DrainSeconds must be between 0 and 600")
+            .Validate(o => o.Waves is >= 1 and <= 1000, "SseCluster:Shutdown:Waves must be between 1 and 1000")
+            .ValidateOnStart();
+    }
+}

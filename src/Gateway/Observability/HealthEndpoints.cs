@@ -1,0 +1,29 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using SseCluster.Gateway.Streaming;
+using SseCluster.Grains;
+
+namespace SseCluster.Gateway.Observability;
+
+/// <summary><c>/healthz</c> (the process serves), <c>/readyz</c> (send traffic here) and <c>/metrics</c>.</summary>
+internal static class HealthEndpoints
+{
+    public static IEndpointRouteBuilder MapHealthEndpoints(this IEndpointRouteBuilder endpoints)
+    {
+        endpoints.MapGet("/healthz", () => Results.Text("ok\n"));
+        endpoints.MapGet("/readyz", (ConnectionAdmission admission, IRoutingHealth routing) =>
+        {
+            var reason = admission.IsDraining ? "draining"
+                : admission.IsFull ? "at connection capacity"
+                : !routing.IsAvailable ? "routing unavailable"
+                : null;
+            return reason is null
+                ? Results.Text("ready\n")
+                : Results.Text($"not ready: {reason}\n", statusCode: StatusCodes.Status503ServiceUnavailable);
+        });
+        endpoints.MapGet("/metrics", (PrometheusExporter exporter) =>
+            Results.Text(exporter.Render(), "text/plain; version=0.0.4; charset=utf-8"));
+        return endpoints;
+    }
+}

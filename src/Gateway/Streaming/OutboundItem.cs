@@ -1,0 +1,33 @@
+using System.Diagnostics;
+
+namespace SseCluster.Gateway.Streaming;
+
+/// <summary>What a connection's writer does with a queued item.</summary>
+internal enum OutboundKind : byte
+{
+    /// <summary>An event of one of the connection's streams: written with the connection's id line, in sequence order.</summary>
+    Event,
+    /// <summary>An event of a stream the connection reads but that is not for it (a filtered broadcast): only the position moves.</summary>
+    Skip,
+    /// <summary>Bytes written as they are (heartbeats).</summary>
+    Raw,
+    /// <summary>A checkpoint id, a jittered retry, the body (close/reauth events), then the stream ends.</summary>
+    Close,
+}
+
+/// <summary>
+/// One item of a connection's bounded queue. A struct, so queuing an event to ten thousand connections allocates
+/// nothing per connection: <see cref="Body"/> is the one shared, preformatted frame.
+/// </summary>
+internal readonly struct OutboundItem(OutboundKind kind, byte[]? body, int streamIndex = -1, long sequence = 0)
+{
+    public OutboundKind Kind { get; } = kind;
+
+    public byte[]? Body { get; } = body;
+
+    public int StreamIndex { get; } = streamIndex;
+
+    public long Sequence { get; } = sequence;
+
+    public long EnqueuedAt { get; } = Stopwatch.GetTimestamp();
+}

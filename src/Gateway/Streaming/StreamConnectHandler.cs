@@ -1,0 +1,322 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using SseCluster.Contracts;
+using SseCluster.Gateway.Api;
+using SseCluster.Gateway.Auth;
+using SseCluster.Gateway.Observability;
+using SseCluster.Grains;
+
+namespace SseCluster.Gateway.Streaming;
+
+/// <summary>
+/// <c>GET /sse/connect</c>: authenticate, admit, register, then hand the response to the connection's writer.
+/// Only a client that should stop for good gets a status other than 200 (401, 403, 400, 204): overload, shutdown and
+/// an unreachable routing layer answer 200 with a jittered <c>retry:</c> and <c>event: close</c>, because a browser's
+/// EventSource gives up forever on any error status.
+/// </summary>
+internal sealed partial class StreamConnectHandler(
+    CallerAuthenticator authenticator,
+    StreamSessionCookie sessionCookie,
+    ConnectionAdmission admission,
+    ConnectionRegistry registry,
+    ConnectionWriter writer,
+    IStreamRouter router,
+    IConnectionDirectory directory,
+    IControlBus control,
+    GatewayIdentity gateway,
+    GatewayMetrics metrics,
+    TimeProvider time,
+    IOptions<LimitsOptions> limits,
+    IOptions<HeartbeatOptions> heartbeat,
+    ILogger<StreamConnectHandler> logger)
+{
+    public async Task HandleAsync(HttpContext context)
+    {
+        var aborted = context.RequestAborted;
+        var auth = await authenticator.AuthenticateStreamAsync(context, aborted);
+        if (auth.Caller is not { } caller)
+        {
+            metrics.Refused.Add(1, new KeyValuePair<string, object?>("reason", "unauthorized"));
+            await Problems.Unauthorized(auth.Failure!).ExecuteAsync(context);
+            return;
+        }
+
+        if (ParseRequest(context.Request, caller) is { } problem)
+        {
+            metrics.Refused.Add(1, new KeyValuePair<string, object?>("reason", "bad-request"));
+            await problem.ExecuteAsync(context);
+            return;
+        }
+
+        var topics = SortedTopics(context.Request);
+        if (caller.UserId is { } blockedUser && await IsBlockedAsync(blockedUser, aborted))
+        {
+            // 204 is the one answer that makes EventSource stop retrying without an error.
+            metrics.Refused.Add(1, new KeyValuePair<string, object?>("reason", "blocked"));
+            context.Response.StatusCode = StatusCodes.Status204NoContent;
+            return;
+        }
+
+        if (!admission.TryEnter())
+        {
+            var reason = admission.IsDraining ? "shutdown" : "overloaded";
+            metrics.Refused.Add(1, new KeyValuePair<string, object?>("reason", reason));
+            await RefuseWithCloseAsync(context, reason);
+            return;
+        }
+
+        try
+        {
+            if (caller.UserId is { } userId && registry.CountForUser(userId) >= limits.Value.MaxConnectionsPerUser)
+            {
+                metrics.Refused.Add(1, new KeyValuePair<string, object?>("reason", "user-connection-limit"));
+                await RefuseWithCloseAsync(context, "user-connection-limit");
+                return;
+            }
+
+            await StreamAsync(context, caller, topics);
+        }
+        finally
+        {
+            admission.Leave();
+        }
+    }
+
+    private async Task StreamAsync(HttpContext context, Caller caller, IReadOnlyList<string> topics)
+    {
+        var clientId = context.Request.Query["clientId"].ToString() is { Length: > 0 } c ? c : null;
+        var connection = new SseConnection(
+            NewConnectionId(),
+            gateway.GatewayId,
+            caller.UserId,
+            clientId,
+            topics,
+            time.GetUtcNow(),
+            caller.ExpiresAt,
+            context.Connection.RemoteIpAddress?.ToString(),
+            Truncate(context.Request.Headers.UserAgent.ToString(), 256),
+            limits.Value.ConnectionQueueCapacity);
+
+        using var lifetime = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, connection.Closing);
+        var cancellationToken = lifetime.Token;
+        StreamStart start;
+        try
+        {
+            await registry.AddAsync(connection, cancellationToken);
+        }
+        catch (RoutingUnavailableException ex)
+        {
+            Log.RoutingUnavailable(logger, connection.Id, ex.Message);
+            metrics.Refused.Add(1, new KeyValuePair<string, object?>("reason", "routing-unavailable"));
+            await RefuseWithCloseAsync(context, "unavailable");
+            return;
+        }
+
+        try
+        {
+            start = await PlanStartAsync(context.Request, connection, cancellationToken);
+            await directory.AddAsync(connection.Info, cancellationToken);
+            PrepareResponse(context, caller);
+            Log.Connected(logger, connection.Id, connection.UserId, topics.Count);
+            await writer.RunAsync(connection, context.Response.BodyWriter, start, cancellationToken);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested || context.RequestAborted.IsCancellationRequested)
+        {
+            // The client left, or the connection was cut.
+        }
+        catch (RoutingUnavailableException ex) when (!context.Response.HasStarted)
+        {
+            Log.RoutingUnavailable(logger, connection.Id, ex.Message);
+            await RefuseWithCloseAsync(context, "unavailable");
+        }
+        catch (Exception ex) when (ex is RoutingUnavailableException or IOException or InvalidOperationException)
+        {
+            Log.StreamFailed(logger, connection.Id, ex.Message);
+        }
+        finally
+        {
+            if (connection.Overflowed)
+            {
+                metrics.SlowConsumerDisconnects.Add(1);
+                Log.SlowConsumer(logger, connection.Id, connection.UserId);
+                context.Abort(); // the client resumes from history on its reconnect
+            }
+
+            await registry.RemoveAsync(connection, CancellationToken.None);
+            await RemoveFromDirectoryAsync(connection);
+            Log.Disconnected(logger, connection.Id, connection.UserId);
+        }
+    }
+
+    /// <summary>
+    /// Sets each stream's starting position. Streams are already attached, so anything published from here on reaches
+    /// the queue live; what the client missed before (if it resumes) is replayed up to the newest sequence read now,
+    /// and live events at or below a position the writer has reached are dropped as duplicates.
+    /// </summary>
+    private async Task<StreamStart> PlanStartAsync(HttpRequest request, SseConnection connection, CancellationToken cancellationToken)
+    {
+        var latest = await router.GetLastSequencesAsync(connection.Streams, cancellationToken);
+        var resumeFrom = request.Headers["Last-Event-ID"].ToString() is { Length: > 0 } header ? header : request.Query["lastEventId"].ToString();
+        var welcome = SseFrames.FormatEvent("welcome", new WelcomeData(
+            connection.Id, connection.ClientId, connection.UserId, gateway.GatewayId, time.GetUtcNow(), connection.Topics, heartbeat.Value.IntervalSeconds),
+            SseJsonContext.Default.WelcomeData);
+        if (string.IsNullOrEmpty(resumeFrom))
+        {
+            latest.CopyTo(connection.Positions, 0);
+            return new StreamStart(welcome, latest, null, []);
+        }
+
+        var outcome = ResumePosition.TryParse(resumeFrom, connection.Streams.Length, connection.TopicFingerprint, connection.Positions);
+        string? resetReason = null;
+        var resetStreams = new List<string>();
+        for (var i = 0; i < connection.Streams.Length; i++)
+        {
+            if (i == ResumePosition.UserIndex && connection.UserId is null)
+            {
+                connection.Positions[i] = 0;
+                continue;
+            }
+
+            var parsed = outcome == ResumePosition.ParseOutcome.Complete
+                || outcome == ResumePosition.ParseOutcome.TopicsChanged && i < ResumePosition.FirstTopicIndex;
+            if (parsed && connection.Positions[i] >= 0 && connection.Positions[i] <= latest[i])
+            {
+                continue; // replay from here
+            }
+
+            // Unparseable, made for another topic set, or ahead of the stream (not from this cluster): continue live.
+            resetReason ??= parsed || outcome == ResumePosition.ParseOutcome.Invalid ? "invalid-last-event-id" : "topics-changed";
+            resetStreams.Add(connection.Streams[i].ToString());
+            connection.Positions[i] = latest[i];
+        }
+
+        return new StreamStart(welcome, latest, resetReason, resetStreams);
+    }
+
+    private void PrepareResponse(HttpContext context, Caller caller)
+    {
+        var response = context.Response;
+        response.StatusCode = StatusCodes.Status200OK;
+        response.ContentType = "text/event-stream; charset=utf-8";
+        response.Headers.CacheControl = "no-cache, no-transform";
+        response.Headers["X-Accel-Buffering"] = "no";
+        response.Headers["X-Content-Type-Options"] = "nosniff";
+        context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
+        if (caller.Kind is CallerKind.Token or CallerKind.Ticket or CallerKind.SessionCookie)
+        {
+            sessionCookie.Append(context, caller);
+        }
+    }
+
+    private async Task RefuseWithCloseAsync(HttpContext context, string reason)
+    {
+        var response = context.Response;
+        response.StatusCode = StatusCodes.Status200OK;
+        response.ContentType = "text/event-stream; charset=utf-8";
+        response.Headers.CacheControl = "no-cache, no-transform";
+        response.Headers["X-Accel-Buffering"] = "no";
+        response.Headers["X-Content-Type-Options"] = "nosniff";
+        await response.Body.WriteAsync(writer.JitteredRetry());
+        await response.Body.WriteAsync(SseFrames.FormatEvent("close", new CloseData(reason, true), SseJsonContext.Default.CloseData));
+    }
+
+    private async Task<bool> IsBlockedAsync(string userId, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await control.IsReconnectBlockedAsync(userId, cancellationToken);
+        }
+        catch (RoutingUnavailableException)
+        {
+            return false; // the connect itself will meet the outage and answer with a retry
+        }
+    }
+
+    private async Task RemoveFromDirectoryAsync(SseConnection connection)
+    {
+        try
+        {
+            await directory.RemoveAsync(connection.Info, CancellationToken.None);
+        }
+        catch (RoutingUnavailableException ex)
+        {
+            Log.StreamFailed(logger, connection.Id, ex.Message); // the presence record expires with its lease
+        }
+    }
+
+    private IResult? ParseRequest(HttpRequest request, Caller caller)
+    {
+        if (request.Query["clientId"].ToString() is { Length: > 0 } clientId && !Identifiers.IsValidClientId(clientId))
+        {
+            return Problems.Field("clientId", "must be 1-128 printable characters");
+        }
+
+        var raw = request.Query["topics"].ToString();
+        if (raw.Length == 0)
+        {
+            return null;
+        }
+
+        var topics = raw.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (topics.Length > limits.Value.MaxTopicsPerConnection)
+        {
+            return Problems.Field("topics", $"at most {limits.Value.MaxTopicsPerConnection} topics per connection");
+        }
+
+        foreach (var topic in topics)
+        {
+            if (!Identifiers.IsValidTopic(topic))
+            {
+                return Problems.Field("topics", $"'{Truncate(topic, 140)}' is not a valid topic: {Identifiers.TopicRule}");
+            }
+
+            if (!caller.MaySubscribe(topic))
+            {
+                return Problems.Forbidden($"the credentials do not allow topic '{topic}'");
+            }
+        }
+
+        return null;
+    }
+
+    private static string[] SortedTopics(HttpRequest request)
+    {
+        var topics = request.Query["topics"].ToString()
+            .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Distinct(StringComparer.Ordinal)
+            .ToArray();
+        Array.Sort(topics, StringComparer.Ordinal);
+        return topics;
+    }
+
+    private static string NewConnectionId()
+    {
+        Span<byte> bytes = stackalloc byte[12];
+        RandomNumberGenerator.Fill(bytes);
+        return Convert.ToBase64String(bytes).Replace('+', '-').Replace('/', '_');
+    }
+
+    private static string? Truncate(string? value, int max) => value is null ? null : value.Length <= max ? value : value[..max];
+
+    private static partial class Log
+    {
+        [LoggerMessage(20, LogLevel.Debug, "Connection {ConnectionId} opened for user {UserId} with {TopicCount} topics")]
+        public static partial void Connected(ILogger logger, string connectionId, string? userId, int topicCount);
+
+        [LoggerMessage(21, LogLevel.Debug, "Connection {ConnectionId} of user {UserId} closed")]
+        public static partial void Disconnected(ILogger logger, string connectionId, string? userId);
+
+        [LoggerMessage(22, LogLevel.Warning, "Connection {ConnectionId} of user {UserId} cut: its queue overflowed (slow consumer); it resumes from history")]
+        public static partial void SlowConsumer(ILogger logger, string connectionId, string? userId);
+
+        [LoggerMessage(23, LogLevel.Warning, "Connection {ConnectionId}: routing unavailable ({Reason}); client told to retry")]
+        public static partial void RoutingUnavailable(ILogger logger, string connectionId, string reason);
+
+        [LoggerMessage(24, LogLevel.Warning, "Connection {ConnectionId} ended with an error: {Reason}")]
+        public static partial void StreamFailed(ILogger logger, string connectionId, string reason);
+    }
+}
