@@ -87,6 +87,7 @@ public static class GatewayServiceCollectionExtensions
     public static RouteGroupBuilder MapSseClusterGateway(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
+        _ = app.Services.GetRequiredService<PrometheusExporter>(); // listen from the start
         var metrics = app.Services.GetRequiredService<GatewayMetrics>();
         var registry = app.Services.GetRequiredService<ConnectionRegistry>();
         metrics.ObserveConnections(() => registry.Count);

@@ -6,19 +6,21 @@ using System.Text;
 namespace SseCluster.Gateway.Observability;
 
 /// <summary>
-/// Renders this process's <c>SseCluster.*</c> instruments in the Prometheus text format, aggregating them with a
-/// <see cref="MeterListener"/> (the Prometheus exporter packages are not available, and this needs none).
+/// Renders this host's <c>SseCluster.*</c> instruments in the Prometheus text format, aggregating them with a
+/// <see cref="MeterListener"/> (the Prometheus exporter packages are not available, and this needs none). Only meters
+/// made by this host's <see cref="IMeterFactory"/> count, so hosts sharing a process do not mix.
+/// Must be created at start: measurements made before it listens are not seen.
 /// </summary>
 internal sealed class PrometheusExporter : IDisposable
 {
     private readonly MeterListener _listener = new();
     private readonly ConcurrentDictionary<Instrument, InstrumentState> _states = new();
 
-    public PrometheusExporter()
+    public PrometheusExporter(IMeterFactory meterFactory)
     {
         _listener.InstrumentPublished = (instrument, listener) =>
         {
-            if (instrument.Meter.Name.StartsWith("SseCluster", StringComparison.Ordinal))
+            if (instrument.Meter.Name.StartsWith("SseCluster", StringComparison.Ordinal) && ReferenceEquals(instrument.Meter.Scope, meterFactory))
             {
                 _states[instrument] = new InstrumentState(instrument);
                 listener.EnableMeasurementEvents(instrument, _states[instrument]);

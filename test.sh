@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Runs every test of SseCluster: .NET (unit, integration on real Kestrel and redis-server), and the JS client's
+# unit and browser tests when clients/js is present. Installs what it needs from Debian's packages
+# (redis-server, chromium) when missing. Ends with one line: "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")"
+root=$(pwd)
+results="$root/.artifacts/test-results"
+rm -rf "$results"
+mkdir -p "$results"
+
+install_missing() {
+  local wanted=()
+  command -v redis-server >/dev/null 2>&1 || wanted+=(redis-server)
+  if [ -d clients/js/e2e ] && [ ! -x /usr/bin/chromium ]; then wanted+=(chromium); fi
+  [ ${#wanted[@]} -eq 0 ] && return 0
+  echo "== installing ${wanted[*]} from Debian's packages"
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  # Another apt may hold the lock for a while on a fresh machine.
+  for attempt in 1 2 3 4 5 6; do
+    if $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${wanted[@]}" >/dev/null; then
+      return 0
+    fi
+    sleep 10
+  done
+  echo "could not install ${wanted[*]}" >&2
+  return 1
+}
+
+passed=0
+failed=0
+status=0
+
+count_trx() {
+  local trx=$1 p f
+  if [ ! -f "$trx" ]; then
+    echo "no results in $trx" >&2
+    failed=$((failed + 1))
+    return
+  fi
+  p=$(grep -o '<Counters [^>]*' "$trx" | grep -o ' passed="[0-9]*"' | grep -o '[0-9]*')
+  f=$(grep -o '<Counters [^>]*' "$trx" | grep -o ' failed="[0-9]*"' | grep -o '[0-9]*')
+  passed=$((passed + ${p:-0}))
+  failed=$((failed + ${f:-0}))
+  if [ "${p:-0}" -eq 0 ]; then
+    echo "$trx ran no test" >&2
+    failed=$((failed + 1))
+  fi
+}
+
+count_line() {
+  # "<suite>: N passed, N failed" as the last such line of a suite's output
+  local line
+  line=$(grep -E '^[a-z-]+: [0-9]+ passed, [0-9]+ failed' "$1" | tail -n 1)
+  if [ -z "$line" ]; then
+    echo "no summary line in $1" >&2
+    failed=$((failed + 1))
+    return
+  fi
+  passed=$((passed + $(echo "$line" | sed -E 's/.*: ([0-9]+) passed.*/\1/')))
+  failed=$((failed + $(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')))
+}
+
+install_missing || status=1
+
+echo "== dotnet build"
+if ! dotnet build SseCluster.sln -c Release -nologo -v q; then
+  echo "build failed" >&2
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+
+for project in tests/*/*.Tests.csproj; do
+  name=$(basename "$project" .csproj)
+  echo "== dotnet test $name"
+  dotnet test "$project" -c Release --no-build -nologo \
+    --logger "trx;LogFileName=$name.trx" --logger "console;verbosity=normal" \
+    --results-directory "$results" --blame-hang-timeout 5m 2>&1 | tee "$results/$name.log" \
+    | grep -E '^\s+(Passed|Failed|Skipped) |Passed!|Failed!|Error Message' || true
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+  count_trx "$results/$name.trx"
+done
+
+if [ -f clients/js/test.sh ]; then
+  echo "== clients/js unit tests"
+  bash clients/js/test.sh > "$results/js-unit.log" 2>&1 || status=1
+  tail -n 5 "$results/js-unit.log"
+  count_line "$results/js-unit.log"
+fi
+
+if [ -f clients/js/e2e.sh ]; then
+  echo "== clients/js browser tests"
+  bash clients/js/e2e.sh > "$results/js-e2e.log" 2>&1 || status=1
+  tail -n 15 "$results/js-e2e.log"
+  count_line "$results/js-e2e.log"
+fi
+
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
+  failed=1 # a step failed without a counted test failure: never report green
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

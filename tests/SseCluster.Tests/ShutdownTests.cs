@@ -1,0 +1,148 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using SseCluster.Tests.Infrastructure;
+
+namespace SseCluster.Tests;
+
+/// <summary>On SIGTERM a node stops taking streams and closes its connections in waves, each with its position.</summary>
+public sealed partial class ShutdownTests
+{
+    [Fact]
+    public async Task Stop_ClosesEveryConnectionWithCheckpointAndShutdownReason_InWaves()
+    {
+        var gateway = await GatewayHost.StartAsync(new Dictionary<string, string?>
+        {
+            ["SseCluster:Shutdown:DrainSeconds"] = "2",
+            ["SseCluster:Shutdown:Waves"] = "4",
+        });
+        using var publisher = gateway.CreateClient(Tokens.Publisher());
+        var streams = new List<(HttpClient Client, SseStream Stream)>();
+        for (var i = 0; i < 8; i++)
+        {
+            var client = gateway.CreateClient(Tokens.For($"drain-{i}"));
+            var stream = await SseStream.OpenAsync(client, "/sse/connect");
+            await stream.WaitForAsync("welcome");
+            streams.Add((client, stream));
+        }
+
+        await publisher.SendAsync("drain-0", "1", "before");
+        await streams[0].Stream.WaitForAsync("before");
+        var idBefore = streams[0].Stream.LastEventId;
+
+        var stopping = gateway.App.StopAsync();
+        var closedAt = new List<DateTime>();
+        using var probe = gateway.CreateClient();
+        var sawNotReady = false;
+        foreach (var (_, stream) in streams)
+        {
+            var close = (await stream.WaitForAsync("close", TimeSpan.FromSeconds(10))).Json;
+            Assert.Equal("shutdown", close.GetProperty("reason").GetString());
+            Assert.True(close.GetProperty("reconnect").GetBoolean());
+            closedAt.Add(DateTime.UtcNow);
+            if (!sawNotReady)
+            {
+                try
+                {
+                    sawNotReady = (await probe.GetAsync("/readyz")).StatusCode == HttpStatusCode.ServiceUnavailable;
+                }
+                catch (HttpRequestException)
+                {
+                }
+            }
+
+            await stream.Ended.WaitAsync(TimeSpan.FromSeconds(5));
+        }
+
+        await stopping.WaitAsync(TimeSpan.FromSeconds(20));
+        // The checkpoint keeps the position: nothing was published since, so it is the id seen before.
+        Assert.Equal(idBefore, streams[0].Stream.LastEventId);
+        Assert.True(sawNotReady, "/readyz never reported not ready while draining");
+        Assert.True(closedAt.Max() - closedAt.Min() >= TimeSpan.FromMilliseconds(800), $"connections were closed all at once, not in waves: {string.Join(", ", closedAt.Select(t => (t - closedAt.Min()).TotalMilliseconds))}");
+        foreach (var (client, stream) in streams)
+        {
+            await stream.DisposeAsync();
+            client.Dispose();
+        }
+
+        await gateway.App.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Sigterm_OnTheGatewayProcess_ClosesStreamsWithShutdown_AndExitsCleanly()
+    {
+        var port = FreePort();
+        var dll = Path.Combine(AppContext.BaseDirectory, "SseCluster.Gateway.dll");
+        var start = new ProcessStartInfo("dotnet", [dll, "--urls", $"http://127.0.0.1:{port}"])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = AppContext.BaseDirectory,
+        };
+        start.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
+        start.Environment["SseCluster__Auth__SigningKey"] = GatewayHost.SigningKey;
+        start.Environment["SseCluster__Shutdown__DrainSeconds"] = "1";
+        using var process = Process.Start(start)!;
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        try
+        {
+            using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = Timeout.InfiniteTimeSpan };
+            await WaitForHealthAsync(client);
+            client.DefaultRequestHeaders.Authorization = new("Bearer", Tokens.For("sigterm-user"));
+            await using var stream = await SseStream.OpenAsync(client, "/sse/connect");
+            await stream.WaitForAsync("welcome");
+
+            Assert.Equal(0, Kill(process.Id, 15)); // SIGTERM
+            var close = (await stream.WaitForAsync("close", TimeSpan.FromSeconds(15))).Json;
+            Assert.Equal("shutdown", close.GetProperty("reason").GetString());
+            await process.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromSeconds(20)).Token);
+            Assert.Equal(0, process.ExitCode);
+        }
+        finally
+        {
+            if (!process.HasExited)
+            {
+                process.Kill();
+            }
+        }
+    }
+
+    internal static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    internal static async Task WaitForHealthAsync(HttpClient client)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            try
+            {
+                if ((await client.GetAsync("/healthz")).IsSuccessStatusCode)
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new Xunit.Sdk.XunitException("the gateway process did not become healthy in 30 s");
+            }
+
+            await Task.Delay(100);
+        }
+    }
+
+    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static partial int Kill(int pid, int signal);
+}
