@@ -62,6 +62,12 @@ internal static class JsonBody
                 return (null, Problems.Field("body", "a JSON object is required"));
             }
 
+            // The parser leaves string contents unchecked until they are read; check the whole body once, up front.
+            if (!System.Text.Unicode.Utf8.IsValid(buffer.AsSpan(0, length)))
+            {
+                return (null, Problems.Field("body", "the body is not valid UTF-8"));
+            }
+
             try
             {
                 var value = JsonSerializer.Deserialize(buffer.AsSpan(0, length), typeInfo);
