@@ -1,24 +1,15 @@
-using Microsoft.Extensions.Options;
 using SseCluster.Gateway.Hosting;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.Services.AddSseClusterGateway(builder.Configuration);
 
 var app = builder.Build();
-app.UseDefaultFiles();
-app.UseStaticFiles();
-app.UseCors();
-app.MapSseClusterGateway();
 
-try
+// A configuration mistake gets its message, naming the key, not a stack trace.
+if (app.Services.ValidateSseClusterOptions() is { Count: > 0 } failures)
 {
-    await app.RunAsync();
-}
-catch (OptionsValidationException ex)
-{
-    // A configuration mistake gets its message, not a stack trace.
     Console.Error.WriteLine("SseCluster gateway: invalid configuration");
-    foreach (var failure in ex.Failures)
+    foreach (var failure in failures)
     {
         Console.Error.WriteLine($"  - {failure}");
     }
@@ -26,6 +17,11 @@ catch (OptionsValidationException ex)
     return 2;
 }
 
+app.UseDefaultFiles();
+app.UseStaticFiles();
+app.UseCors();
+app.MapSseClusterGateway();
+await app.RunAsync();
 return 0;
 
 /// <summary>The gateway's entry point; public so tests can host it.</summary>

@@ -50,13 +50,15 @@ public static class GatewayServiceCollectionExtensions
         services.AddSingleton<ShutdownDrain>();
         services.AddHostedService(sp => sp.GetRequiredService<ShutdownDrain>());
 
-        var drainSeconds = configuration.GetValue("SseCluster:Shutdown:DrainSeconds", 10);
+        var drainSeconds = int.TryParse(configuration["SseCluster:Shutdown:DrainSeconds"], out var drain) ? drain : 10;
         services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(Math.Max(drainSeconds, 0) + 10));
-        services.AddOptions<KestrelServerOptions>().Configure<ConnectionAdmission>((kestrel, admission) =>
+        // Read raw, not through the validated options: a bad value is reported by ValidateSseClusterOptions with the rest.
+        var capacity = ConnectionAdmission.CapacityFor(int.TryParse(configuration["SseCluster:Limits:MaxConnections"], out var max) ? Math.Max(0, max) : 0);
+        services.Configure<KestrelServerOptions>(kestrel =>
         {
             // Refused streams still cost a socket for a moment; past this margin Kestrel refuses at accept, so the
             // process never runs out of descriptors.
-            kestrel.Limits.MaxConcurrentConnections = admission.Capacity + 512;
+            kestrel.Limits.MaxConcurrentConnections = capacity + 512;
             kestrel.AddServerHeader = false;
         });
 
@@ -106,6 +108,42 @@ public static class GatewayServiceCollectionExtensions
         }
 
         return sse;
+    }
+
+    /// <summary>
+    /// Resolves every SseCluster option so that all configuration mistakes surface together, before the host starts.
+    /// </summary>
+    /// <returns>The failures, each naming its key; empty when the configuration is valid.</returns>
+    public static IReadOnlyList<string> ValidateSseClusterOptions(this IServiceProvider services)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        var failures = new List<string>();
+        void Check<T>()
+            where T : class
+        {
+            try
+            {
+                _ = services.GetRequiredService<IOptions<T>>().Value;
+            }
+            catch (OptionsValidationException ex)
+            {
+                failures.AddRange(ex.Failures);
+            }
+            catch (InvalidOperationException ex)
+            {
+                // The binder's message names the key and the value it could not convert.
+                failures.Add(ex.Message);
+            }
+        }
+
+        Check<StreamOptions>();
+        Check<HeartbeatOptions>();
+        Check<LimitsOptions>();
+        Check<AuthOptions>();
+        Check<ShutdownOptions>();
+        Check<HistoryOptions>();
+        Check<PublisherOptions>();
+        return failures;
     }
 
     private static void BindOptions(IServiceCollection services, IConfiguration configuration)

@@ -13,8 +13,11 @@ internal sealed class ConnectionAdmission
 
     public ConnectionAdmission(IOptions<LimitsOptions> limits)
     {
-        Capacity = limits.Value.MaxConnections > 0 ? limits.Value.MaxConnections : FileDescriptorLimit.DefaultConnectionCap();
+        Capacity = CapacityFor(limits.Value.MaxConnections);
     }
+
+    /// <summary>The cap for a configured <c>MaxConnections</c>: itself, or derived from the open-file limit when 0.</summary>
+    public static int CapacityFor(int configured) => configured > 0 ? configured : FileDescriptorLimit.DefaultConnectionCap();
 
     /// <summary>The most connections this node holds.</summary>
     public int Capacity { get; }

@@ -1,0 +1,97 @@
+// The dashboard at "/": loads without console errors, signs in, connects with the
+// EventSource transport (ticket), and shows an event sent to the user, a topic publish
+// and a broadcast; cluster stats are drawn.
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { artifactsDir, launchBrowser, startGateway, uniqueUser, watchConsole } from './support.mjs';
+
+describe('dashboard', () => {
+  let gateway;
+  let browser;
+
+  before(async () => {
+    gateway = await startGateway();
+    browser = await launchBrowser();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await gateway?.stop();
+  });
+
+  it('signs in, connects and shows events sent to the user, a topic and everyone', async () => {
+    const page = await browser.newPage({ viewport: { width: 1360, height: 1000 } });
+    const errors = watchConsole(page);
+    const connectRequests = [];
+    page.on('request', (request) => {
+      if (new URL(request.url()).pathname === '/sse/connect') connectRequests.push(request.url());
+    });
+
+    await page.goto(gateway.url + '/');
+    await page.waitForSelector('#userId');
+    assert.equal(await page.textContent('#state'), 'idle');
+
+    const user = uniqueUser('dash');
+    await page.fill('#userId', user);
+    await page.fill('#topics', 'news');
+    await page.click('#signIn');
+
+    await page.waitForFunction(() => document.querySelector('#state')?.textContent === 'open', null, { timeout: 15000 });
+    await page.waitForFunction(() => (document.querySelector('#connectionId')?.textContent ?? '—') !== '—');
+    const connectionId = await page.textContent('#connectionId');
+    assert.match(connectionId, /\S+/);
+    await page.waitForSelector('#events li[data-type="welcome"]');
+
+    // The EventSource connected with a ticket, never with the token.
+    assert.ok(connectRequests.length >= 1, 'an EventSource request was made');
+    const connectUrl = new URL(connectRequests[0]);
+    assert.ok(connectUrl.searchParams.get('ticket'), 'ticket in the connect URL');
+    assert.equal(connectUrl.searchParams.get('access_token'), null);
+    assert.equal(connectUrl.searchParams.get('topics'), 'news');
+
+    // Send to this user.
+    const sendNonce = `to-user-${Date.now()}`;
+    await page.fill('#sendUserId', user);
+    await page.fill('#sendEventType', 'notice');
+    await page.fill('#sendData', JSON.stringify({ title: sendNonce }));
+    await page.click('#send');
+    const sent = page.locator('#events li[data-type="notice"]', { hasText: sendNonce });
+    await sent.waitFor({ timeout: 10000 });
+    assert.match(await page.textContent('#sendResult'), /Accepted/);
+    assert.notEqual(await sent.getAttribute('data-id'), '');
+
+    // Publish to a topic the connection reads.
+    const topicNonce = `topic-${Date.now()}`;
+    await page.click('.tab[data-tab="topic"]');
+    await page.fill('#topic', 'news');
+    await page.fill('#topicEventType', 'headline');
+    await page.fill('#topicData', JSON.stringify({ headline: topicNonce }));
+    await page.click('#publish');
+    await page.locator('#events li[data-type="headline"]', { hasText: topicNonce }).waitFor({ timeout: 10000 });
+
+    // Broadcast (no event type: arrives as "message").
+    const broadcastNonce = `broadcast-${Date.now()}`;
+    await page.click('.tab[data-tab="broadcast"]');
+    await page.fill('#broadcastData', JSON.stringify({ title: broadcastNonce }));
+    await page.click('#broadcast');
+    await page.locator('#events li[data-type="message"]', { hasText: broadcastNonce }).waitFor({ timeout: 10000 });
+    assert.match(await page.textContent('#broadcastResult'), /Accepted/);
+
+    // Stats polled and drawn.
+    await page.waitForFunction(() => Number((document.querySelector('#statConnections')?.textContent ?? '').replace(/\D/g, '')) >= 1, null, {
+      timeout: 10000,
+    });
+    await page.waitForFunction(() => document.querySelectorAll('#chart polyline').length === 2, null, { timeout: 10000 });
+    await page.waitForFunction(() => document.querySelectorAll('#gateways tr[data-gateway-id]').length >= 1);
+
+    // Let the chart gather a few samples for the screenshot.
+    await page.waitForTimeout(2500);
+    mkdirSync(artifactsDir, { recursive: true });
+    await page.screenshot({ path: join(artifactsDir, 'dashboard.png'), fullPage: true });
+
+    assert.deepEqual(errors, [], 'no console errors');
+    await page.close();
+  });
+});

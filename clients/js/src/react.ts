@@ -1,0 +1,185 @@
+/**
+ * React bindings: one shared connection per app.
+ *
+ * ```tsx
+ * <SSEProvider url="https://gw.example.com" transport="fetch" getToken={getToken}>
+ *   <App />
+ * </SSEProvider>
+ *
+ * const { isConnected, connectionId } = useSSE();
+ * useSSEEvent('notice', (e) => toast(e.data.title));
+ * ```
+ */
+import {
+  createContext,
+  createElement,
+  useCallback,
+  useContext,
+  useEffect,
+  useMemo,
+  useRef,
+  useSyncExternalStore,
+} from 'react';
+import type { ReactNode } from 'react';
+import { SseClient } from './client.js';
+import type { SseClientSnapshot } from './client.js';
+import type { ConnectionState, SseClientError, SseClientOptions, SseEventHandler } from './types.js';
+
+export interface SSEProviderProps extends Omit<SseClientOptions, 'autoConnect'> {
+  children?: ReactNode;
+  /** Connect when mounted (default true). */
+  autoConnect?: boolean;
+  /** Use this client instead of creating one (the provider then never disconnects it on unmount unless it connected it). */
+  client?: SseClient;
+}
+
+export interface SSEContextValue {
+  connectionState: ConnectionState;
+  isConnected: boolean;
+  connectionId: string | null;
+  lastEventId: string;
+  error: SseClientError | null;
+  subscribe: SseClient['subscribe'];
+  unsubscribe: SseClient['unsubscribe'];
+  once: SseClient['once'];
+  reconnect: () => void;
+  disconnect: () => void;
+  connect: () => void;
+  client: SseClient;
+}
+
+const SSEContext = createContext<SseClient | null>(null);
+SSEContext.displayName = 'SSEContext';
+
+/** Options that, when they change, need a new connection. */
+function connectionKey(props: SSEProviderProps): string {
+  return JSON.stringify([
+    props.url,
+    props.path,
+    props.transport,
+    props.topics ?? [],
+    props.clientId,
+    props.ticketUrl,
+    props.method,
+    props.withCredentials,
+    props.pauseWhenHidden,
+    props.heartbeatSeconds,
+    props.baseRetryMs,
+    props.maxRetryMs,
+  ]);
+}
+
+/** Holds one `SseClient` for everything below it. */
+export function SSEProvider(props: SSEProviderProps) {
+  const { children, autoConnect = true, client: given } = props;
+  // The latest props, so functions (getToken) may change on every render without reconnecting.
+  const latest = useRef(props);
+  latest.current = props;
+  const key = connectionKey(props);
+
+  // The client has no side effects until connect(), so a render React throws away
+  // costs nothing.
+  const created = useMemo(() => (given ? null : createClient(latest)), [given, key]);
+  const client = given ?? created!;
+
+  useEffect(() => {
+    if (!autoConnect) return undefined;
+    client.connect();
+    return () => {
+      client.disconnect();
+    };
+  }, [client, autoConnect]);
+
+  return createElement(SSEContext.Provider, { value: client }, children);
+}
+
+function createClient(latest: { current: SSEProviderProps }): SseClient {
+  const { children: _children, client: _client, autoConnect: _autoConnect, ...options } = latest.current;
+  return new SseClient({
+    ...options,
+    getToken: options.getToken ? () => latest.current.getToken!() : undefined,
+  });
+}
+
+/** The shared connection's client (throws outside an `SSEProvider`). */
+export function useSSEClient(): SseClient {
+  const client = useContext(SSEContext);
+  if (!client) throw new Error('useSSE must be used inside <SSEProvider>');
+  return client;
+}
+
+/**
+ * The shared connection: its state and the functions to use it. (Seed 003's
+ * `useSSEContext`; also exported under that name.)
+ */
+export function useSSE(): SSEContextValue {
+  const client = useSSEClient();
+  const subscribeStore = useCallback((onChange: () => void) => client.on('change', onChange), [client]);
+  const getSnapshot = useCallback((): SseClientSnapshot => client.getSnapshot(), [client]);
+  const snapshot = useSyncExternalStore(subscribeStore, getSnapshot, getSnapshot);
+
+  // The functions stay the same for the life of the client, so effects that depend on
+  // them (`useEffect(() => subscribe(...), [subscribe])`) do not resubscribe per event.
+  const actions = useMemo(
+    () => ({
+      subscribe: client.subscribe.bind(client) as SseClient['subscribe'],
+      unsubscribe: client.unsubscribe.bind(client) as SseClient['unsubscribe'],
+      once: client.once.bind(client) as SseClient['once'],
+      reconnect: () => client.reconnect(),
+      disconnect: () => client.disconnect(),
+      connect: () => client.connect(),
+    }),
+    [client],
+  );
+
+  return useMemo(
+    () => ({
+      connectionState: snapshot.state,
+      isConnected: snapshot.state === 'open',
+      connectionId: snapshot.connectionId,
+      lastEventId: snapshot.lastEventId,
+      error: snapshot.error,
+      ...actions,
+      client,
+    }),
+    [client, snapshot, actions],
+  );
+}
+
+/** Seed 003's name for `useSSE`. */
+export const useSSEContext = useSSE;
+
+/**
+ * Calls `handler` for every event of `eventType` while the component is mounted. The
+ * handler may change on every render without resubscribing.
+ */
+export function useSSEEvent<T = any>(eventType: string, handler: SseEventHandler<T>): void {
+  const client = useSSEClient();
+  const latest = useRef(handler);
+  latest.current = handler;
+  useEffect(() => client.subscribe<T>(eventType, (event) => latest.current(event)), [client, eventType]);
+}
+
+/**
+ * Subscribes to several event types at once: `useSSEEvents({ notice: onNotice, reset: refetch })`.
+ * Handlers may change on every render without resubscribing.
+ */
+export function useSSEEvents(handlers: Record<string, SseEventHandler<any> | undefined>): void {
+  const client = useSSEClient();
+  const latest = useRef(handlers);
+  latest.current = handlers;
+  const types = Object.keys(handlers)
+    .filter((type) => typeof handlers[type] === 'function')
+    .sort()
+    .join('\u0000');
+  useEffect(() => {
+    if (types === '') return undefined;
+    const offs = types.split('\u0000').map((type) => client.subscribe(type, (event) => latest.current[type]?.(event)));
+    return () => {
+      for (const off of offs) off();
+    };
+  }, [client, types]);
+}
+
+export { SseClient };
+export type { ConnectionState, SseClientOptions, SseEvent, SseEventHandler } from './types.js';
