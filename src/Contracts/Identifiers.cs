@@ -14,14 +14,14 @@ public static class Identifiers
     public const int MaxClientIdLength = 128;
 
     public const string UserIdRule = "1-128 characters, no whitespace, control characters, commas or braces";
-    public const string TopicRule = "1-128 characters from A-Z a-z 0-9 _ . : / -";
+    public const string TopicRule = "1-128 characters from A-Z a-z 0-9 _ . : -";
     public const string EventTypeRule = "1-64 characters from A-Z a-z 0-9 _ . : -";
 
     /// <summary>The event type sent without an <c>event:</c> line.</summary>
     public const string DefaultEventType = "message";
 
     private static readonly SearchValues<char> TopicChars =
-        SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:/-");
+        SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:-");
 
     private static readonly SearchValues<char> EventTypeChars =
         SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:-");

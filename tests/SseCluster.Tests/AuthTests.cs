@@ -5,24 +5,14 @@ using SseCluster.Tests.Infrastructure;
 namespace SseCluster.Tests;
 
 /// <summary>Who may stream, publish and administer: tokens, roles, API keys, topic grants and token expiry.</summary>
-public sealed class AuthTests : IAsyncLifetime
+public sealed class AuthTests(AuthTests.Fixture fixture) : IClassFixture<AuthTests.Fixture>, IDisposable
 {
     private const string OtherKey = "another-signing-key-0123456789-0123456789-xyz";
 
-    private GatewayHost _gateway = null!;
-    private HttpClient _publisher = null!;
+    private readonly GatewayHost _gateway = fixture.Gateway;
+    private readonly HttpClient _publisher = fixture.Gateway.CreateClient(Tokens.Publisher("auth-publisher"));
 
-    public async Task InitializeAsync()
-    {
-        _gateway = await GatewayHost.StartAsync();
-        _publisher = _gateway.CreateClient(Tokens.Publisher("auth-publisher"));
-    }
-
-    public async Task DisposeAsync()
-    {
-        _publisher.Dispose();
-        await _gateway.DisposeAsync();
-    }
+    public void Dispose() => _publisher.Dispose();
 
     public static TheoryData<string> BadTokens => new()
     {
@@ -64,7 +54,7 @@ public sealed class AuthTests : IAsyncLifetime
 
     [Theory]
     [MemberData(nameof(BadTokens))]
-    public async Task Publish_WithMissingOrInvalidToken_Answers401Problem_AndStoresNothing(string kind)
+    public async Task PublishAndStats_WithMissingOrInvalidToken_Answer401Problem(string kind)
     {
         using var client = _gateway.CreateClient(MakeToken(kind));
         using var response = await client.PostAsync("/sse/send", Json("{\"userId\":\"victim\",\"data\":1}"));
@@ -290,6 +280,16 @@ public sealed class AuthTests : IAsyncLifetime
             Assert.Equal(4, resumed.Received.Count(e => e.EventType == "tick"));
             Assert.DoesNotContain(resumed.Received, e => e.EventType == "reset");
         }
+    }
+
+    /// <summary>One gateway for the class, default settings (no anonymous streams, no access_token query).</summary>
+    public sealed class Fixture : IAsyncLifetime
+    {
+        public GatewayHost Gateway { get; private set; } = null!;
+
+        public async Task InitializeAsync() => Gateway = await GatewayHost.StartAsync();
+
+        public async Task DisposeAsync() => await Gateway.DisposeAsync();
     }
 
     private static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");

@@ -11,28 +11,18 @@ namespace SseCluster.Tests;
 /// Bad input to every endpoint answers a clear 4xx problem (naming the field at fault), never a 500, and never harms
 /// the node; hostile payloads cannot forge stream fields.
 /// </summary>
-public sealed partial class BadInputTests : IAsyncLifetime
+public sealed partial class BadInputTests(BadInputTests.Fixture fixture) : IClassFixture<BadInputTests.Fixture>, IDisposable
 {
     private const string Json = "application/json";
 
     private static readonly Dictionary<string, BadRequest> Table = BuildTable();
 
-    private GatewayHost _gateway = null!;
-    private HttpClient _admin = null!;
+    private readonly GatewayHost _gateway = fixture.Gateway;
+    private readonly HttpClient _admin = fixture.Gateway.CreateClient(Tokens.Admin("bad-input-admin"));
 
     public static TheoryData<string> Cases => new(Table.Keys);
 
-    public async Task InitializeAsync()
-    {
-        _gateway = await GatewayHost.StartAsync();
-        _admin = _gateway.CreateClient(Tokens.Admin("bad-input-admin"));
-    }
-
-    public async Task DisposeAsync()
-    {
-        _admin.Dispose();
-        await _gateway.DisposeAsync();
-    }
+    public void Dispose() => _admin.Dispose();
 
     [Theory]
     [MemberData(nameof(Cases))]
@@ -85,6 +75,18 @@ public sealed partial class BadInputTests : IAsyncLifetime
         Assert.Equal("{\"live\":true}", (await stream.WaitForAsync("after-reset")).Data);
     }
 
+    [Fact]
+    public async Task TopicNameWithSlash_IsRefusedOnConnectAndPublish_SoEveryTopicHasAPublishUrl()
+    {
+        using var client = _gateway.CreateClient(Tokens.For("slash-topic-user"));
+        var (response, stream) = await SseStream.TryOpenAsync(client, "/sse/connect?topics=room/7");
+        Assert.Null(stream);
+        await ProblemAsserts.AssertProblemAsync(response, HttpStatusCode.BadRequest, "topics", "a topic with '/'");
+
+        using var publish = await _admin.PostAsync("/sse/topics/room%2F7/publish", new StringContent("{\"data\":1}", System.Text.Encoding.UTF8, "application/json"));
+        await ProblemAsserts.AssertProblemAsync(publish, HttpStatusCode.BadRequest, "topic", "a published topic with '/'");
+    }
+
     private static readonly (string Sent, string Received)[] HostilePayloads =
     [
         // JSON text as the publisher sends it; what the browser must get back (EventSource joins lines with LF).
@@ -127,7 +129,7 @@ public sealed partial class BadInputTests : IAsyncLifetime
         for (var i = 0; i < payloads.Length; i++)
         {
             Assert.Equal("message", afterWelcome[i].EventType);
-            Assert.Equal(payloads[i].Item2, afterWelcome[i].Data);
+            Assert.Equal(payloads[i].Received, afterWelcome[i].Data);
             using var parsed = JsonDocument.Parse(afterWelcome[i].Data); // still one JSON value
         }
 
@@ -276,6 +278,16 @@ public sealed partial class BadInputTests : IAsyncLifetime
     [GeneratedRegex("^[0-9a-z.~]*$")]
     private static partial Regex IdPattern();
 
+    /// <summary>One gateway for the class, default settings.</summary>
+    public sealed class Fixture : IAsyncLifetime
+    {
+        public GatewayHost Gateway { get; private set; } = null!;
+
+        public async Task InitializeAsync() => Gateway = await GatewayHost.StartAsync();
+
+        public async Task DisposeAsync() => await Gateway.DisposeAsync();
+    }
+
     private sealed record BadRequest(string Name, HttpMethod Method, string Path, string? ContentType, byte[]? Body, HttpStatusCode Status, string? Field, bool Anonymous);
 }
 
@@ -294,7 +306,7 @@ internal static class ProblemAsserts
         {
             Assert.True(problem.TryGetProperty("errors", out var errors) && errors.ValueKind == JsonValueKind.Object, $"{what}: no errors object: {body}");
             Assert.True(errors.TryGetProperty(field, out var messages), $"{what}: errors does not name '{field}': {body}");
-            Assert.NotEmpty(messages.EnumerateArray().Select(m => m.GetString()).Where(m => !string.IsNullOrWhiteSpace(m)));
+            Assert.Contains(messages.EnumerateArray(), m => !string.IsNullOrWhiteSpace(m.GetString()));
         }
 
         return problem;

@@ -4,27 +4,13 @@ using SseCluster.Tests.Infrastructure;
 namespace SseCluster.Tests;
 
 /// <summary>Browser apps on other origins: only listed origins, with credentials, and never a wildcard.</summary>
-public sealed class CorsTests : IAsyncLifetime
+public sealed class CorsTests(CorsTests.Fixture fixture) : IClassFixture<CorsTests.Fixture>
 {
     private const string AllowedOrigin = "https://app.example";
     private const string OtherOrigin = "https://evil.example";
 
-    private GatewayHost _configured = null!;
-    private GatewayHost _unconfigured = null!;
-
-    public async Task InitializeAsync()
-    {
-        var start = GatewayHost.StartAsync(new Dictionary<string, string?> { ["SseCluster:Cors:AllowedOrigins:0"] = AllowedOrigin });
-        var plain = GatewayHost.StartAsync();
-        _configured = await start;
-        _unconfigured = await plain;
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _configured.DisposeAsync();
-        await _unconfigured.DisposeAsync();
-    }
+    private readonly GatewayHost _configured = fixture.Configured;
+    private readonly GatewayHost _unconfigured = fixture.Unconfigured;
 
     public static TheoryData<string, string, string> Preflights => new()
     {
@@ -127,5 +113,25 @@ public sealed class CorsTests : IAsyncLifetime
         var allowOrigin = Single(response, "Access-Control-Allow-Origin");
         Assert.True(allowOrigin is null, $"Access-Control-Allow-Origin: {allowOrigin}");
         Assert.False(response.Headers.Contains("Access-Control-Allow-Credentials"), "Access-Control-Allow-Credentials sent without an allowed origin");
+    }
+
+    /// <summary>Two gateways: one listing <see cref="AllowedOrigin"/>, one with no origins configured.</summary>
+    public sealed class Fixture : IAsyncLifetime
+    {
+        public GatewayHost Configured { get; private set; } = null!;
+
+        public GatewayHost Unconfigured { get; private set; } = null!;
+
+        public async Task InitializeAsync()
+        {
+            Configured = await GatewayHost.StartAsync(new Dictionary<string, string?> { ["SseCluster:Cors:AllowedOrigins:0"] = AllowedOrigin });
+            Unconfigured = await GatewayHost.StartAsync();
+        }
+
+        public async Task DisposeAsync()
+        {
+            await Configured.DisposeAsync();
+            await Unconfigured.DisposeAsync();
+        }
     }
 }

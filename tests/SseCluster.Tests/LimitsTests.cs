@@ -10,22 +10,13 @@ namespace SseCluster.Tests;
 /// Caps and limits: a full node and a capped user are told to come back later (200 + <c>close</c>, never an error
 /// status on the stream URL); oversize bodies get 413, fast publishers 429, too many topics 400.
 /// </summary>
-public sealed class LimitsTests : IAsyncLifetime
+/// <remarks>
+/// The class's gateway is shared by its tests, so each test uses its own users and publishers (limits are per user
+/// and per caller); the node-cap tests start gateways of their own.
+/// </remarks>
+public sealed class LimitsTests(LimitsTests.Fixture fixture) : IClassFixture<LimitsTests.Fixture>
 {
-    private GatewayHost _gateway = null!;
-
-    public async Task InitializeAsync()
-    {
-        _gateway = await GatewayHost.StartAsync(new Dictionary<string, string?>
-        {
-            ["SseCluster:Limits:MaxConnectionsPerUser"] = "2",
-            ["SseCluster:Limits:MaxPayloadBytes"] = "1024",
-            ["SseCluster:Limits:PublishPerSecond"] = "2",
-            ["SseCluster:Limits:MaxTopicsPerConnection"] = "2",
-        });
-    }
-
-    public async Task DisposeAsync() => await _gateway.DisposeAsync();
+    private readonly GatewayHost _gateway = fixture.Gateway;
 
     [Fact]
     public async Task NodeAtConnectionCap_RefusesWith200RetryAndCloseOverloaded_ReadyzFollows_ExistingStreamsKeepWorking()
@@ -317,6 +308,22 @@ public sealed class LimitsTests : IAsyncLifetime
 
             await Task.Delay(25);
         }
+    }
+
+    /// <summary>Per-user, payload, rate and topic limits set low.</summary>
+    public sealed class Fixture : IAsyncLifetime
+    {
+        public GatewayHost Gateway { get; private set; } = null!;
+
+        public async Task InitializeAsync() => Gateway = await GatewayHost.StartAsync(new Dictionary<string, string?>
+        {
+            ["SseCluster:Limits:MaxConnectionsPerUser"] = "2",
+            ["SseCluster:Limits:MaxPayloadBytes"] = "1024",
+            ["SseCluster:Limits:PublishPerSecond"] = "2",
+            ["SseCluster:Limits:MaxTopicsPerConnection"] = "2",
+        });
+
+        public async Task DisposeAsync() => await Gateway.DisposeAsync();
     }
 
     /// <summary>A body sent without Content-Length (chunked).</summary>

@@ -8,22 +8,12 @@ namespace SseCluster.Tests;
 /// Single-use tickets for <c>EventSource</c> URLs, and the session cookie that lets a browser's automatic reconnect
 /// (same URL, spent ticket, <c>Last-Event-ID</c>) back in.
 /// </summary>
-public sealed class TicketTests : IAsyncLifetime
+public sealed class TicketTests(TicketTests.Fixture fixture) : IClassFixture<TicketTests.Fixture>, IDisposable
 {
-    private GatewayHost _gateway = null!;
-    private HttpClient _publisher = null!;
+    private readonly GatewayHost _gateway = fixture.Gateway;
+    private readonly HttpClient _publisher = fixture.Gateway.CreateClient(Tokens.Publisher("ticket-publisher"));
 
-    public async Task InitializeAsync()
-    {
-        _gateway = await GatewayHost.StartAsync();
-        _publisher = _gateway.CreateClient(Tokens.Publisher("ticket-publisher"));
-    }
-
-    public async Task DisposeAsync()
-    {
-        _publisher.Dispose();
-        await _gateway.DisposeAsync();
-    }
+    public void Dispose() => _publisher.Dispose();
 
     [Fact]
     public async Task IssueTicket_WithBearer_Answers201WithTicketAndExpiry()
@@ -85,6 +75,24 @@ public sealed class TicketTests : IAsyncLifetime
         using (response)
         {
             Assert.Null(none);
+            await ProblemAsserts.AssertProblemAsync(response, HttpStatusCode.Unauthorized);
+        }
+    }
+
+    [Fact]
+    public async Task Ticket_OfATokenThatHasSinceExpired_Answers401()
+    {
+        var ticket = await IssueTicketAsync(_gateway, Tokens.For("lapsed", lifetime: TimeSpan.FromSeconds(2)));
+        await Task.Delay(TimeSpan.FromMilliseconds(2100)); // the token (not the 30 s ticket) is now expired
+        using var browser = _gateway.CreateClient();
+        var (response, stream) = await SseStream.TryOpenAsync(browser, "/sse/connect?ticket=" + ticket);
+        using (response)
+        {
+            await using (stream)
+            {
+                Assert.True(stream is null, "a ticket carrying expired credentials opened a stream");
+            }
+
             await ProblemAsserts.AssertProblemAsync(response, HttpStatusCode.Unauthorized);
         }
     }
@@ -199,6 +207,16 @@ public sealed class TicketTests : IAsyncLifetime
             Assert.Null(none);
             await ProblemAsserts.AssertProblemAsync(response, HttpStatusCode.Unauthorized);
         }
+    }
+
+    /// <summary>One gateway for the class, default settings (30 s tickets).</summary>
+    public sealed class Fixture : IAsyncLifetime
+    {
+        public GatewayHost Gateway { get; private set; } = null!;
+
+        public async Task InitializeAsync() => Gateway = await GatewayHost.StartAsync();
+
+        public async Task DisposeAsync() => await Gateway.DisposeAsync();
     }
 
     private static async Task<string> IssueTicketAsync(GatewayHost gateway, string bearer)

@@ -37,7 +37,18 @@ internal static class TicketEndpoints
 
         var ticket = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
         var grant = JsonSerializer.Serialize(new SessionGrant(userId, caller.Roles, caller.Topics, expires.ToUnixTimeSeconds()), SessionJsonContext.Default.SessionGrant);
+        // A ticket never outlives the token it stands for.
         var lifetime = TimeSpan.FromSeconds(options.Value.TicketSeconds);
+        if (expires - time.GetUtcNow() < lifetime)
+        {
+            lifetime = expires - time.GetUtcNow();
+        }
+
+        if (lifetime <= TimeSpan.Zero)
+        {
+            return Problems.Unauthorized("the token has expired");
+        }
+
         try
         {
             await store.StoreAsync(ticket, grant, lifetime, context.RequestAborted);

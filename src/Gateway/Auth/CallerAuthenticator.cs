@@ -12,6 +12,7 @@ internal sealed class CallerAuthenticator(
     TokenValidator tokens,
     StreamSessionCookie session,
     ITicketStore tickets,
+    TimeProvider time,
     IOptions<AuthOptions> options)
 {
     private readonly AuthOptions _options = options.Value;
@@ -33,6 +34,11 @@ internal sealed class CallerAuthenticator(
             var grant = ticket.Length <= 128 ? await tickets.RedeemAsync(ticket, cancellationToken) : null;
             if (grant is not null && JsonSerializer.Deserialize(grant, SessionJsonContext.Default.SessionGrant) is { } g)
             {
+                if (DateTimeOffset.FromUnixTimeSeconds(g.Exp) <= time.GetUtcNow())
+                {
+                    return AuthResult.Fail("the credentials the ticket was issued for have expired");
+                }
+
                 return AuthResult.Ok(new Caller(CallerKind.Ticket, g.Sub, g.Roles, g.Topics, DateTimeOffset.FromUnixTimeSeconds(g.Exp), "user:" + g.Sub));
             }
 

@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using SseCluster.Gateway.Api;
 using SseCluster.Gateway.Auth;
@@ -29,6 +30,9 @@ public static class GatewayServiceCollectionExtensions
         BindOptions(services, configuration);
         services.AddSseClusterRouting(configuration);
 
+        // Stream URLs carry tickets (and, if enabled, access tokens): the request-start line that logs full URLs stays
+        // off whatever the app's log levels are. This rule is more specific than "Microsoft.AspNetCore", so it wins.
+        services.AddLogging(logging => logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.Warning));
         services.AddProblemDetails();
         services.AddSingleton<GatewayMetrics>();
         services.AddSingleton<PrometheusExporter>();
@@ -79,7 +83,9 @@ public static class GatewayServiceCollectionExtensions
     public static IServiceCollection AddSseClusterRouting(this IServiceCollection services, IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(configuration);
-        return services.AddSseClusterInMemoryRouting(configuration);
+        return string.IsNullOrWhiteSpace(configuration["SseCluster:Redis:Configuration"])
+            ? services.AddSseClusterInMemoryRouting(configuration)
+            : services.AddSseClusterRedisRouting(configuration);
     }
 
     /// <summary>

@@ -33,11 +33,20 @@ internal sealed class ConnectionRegistry(StreamAttachments attachments)
     public ICollection<SseConnection> ForTopic(string topic) =>
         _byTopic.TryGetValue(topic, out var set) ? set.Values : [];
 
-    /// <summary>Indexes the connection and attaches its streams. On failure nothing stays registered.</summary>
-    public async Task AddAsync(SseConnection connection, CancellationToken cancellationToken)
+    /// <summary>
+    /// Indexes the connection and attaches its streams. Returns false, registering nothing, when the user already holds
+    /// <paramref name="maxPerUser"/> connections here; the check and the add are one step, so concurrent connects of one
+    /// user cannot overshoot. On failure nothing stays registered.
+    /// </summary>
+    public async Task<bool> TryAddAsync(SseConnection connection, int maxPerUser, CancellationToken cancellationToken)
     {
         lock (_indexLock)
         {
+            if (connection.UserId is { } user && CountForUser(user) >= maxPerUser)
+            {
+                return false;
+            }
+
             _byId[connection.Id] = connection;
             if (connection.UserId is { } userId)
             {
@@ -74,6 +83,8 @@ internal sealed class ConnectionRegistry(StreamAttachments attachments)
 
             throw;
         }
+
+        return true;
     }
 
     public async Task RemoveAsync(SseConnection connection, CancellationToken cancellationToken)

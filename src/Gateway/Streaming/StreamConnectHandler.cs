@@ -71,13 +71,6 @@ internal sealed partial class StreamConnectHandler(
 
         try
         {
-            if (caller.UserId is { } userId && registry.CountForUser(userId) >= limits.Value.MaxConnectionsPerUser)
-            {
-                metrics.Refused.Add(1, new KeyValuePair<string, object?>("reason", "user-connection-limit"));
-                await RefuseWithCloseAsync(context, "user-connection-limit");
-                return;
-            }
-
             await StreamAsync(context, caller, topics);
         }
         finally
@@ -106,7 +99,12 @@ internal sealed partial class StreamConnectHandler(
         StreamStart start;
         try
         {
-            await registry.AddAsync(connection, cancellationToken);
+            if (!await registry.TryAddAsync(connection, limits.Value.MaxConnectionsPerUser, cancellationToken))
+            {
+                metrics.Refused.Add(1, new KeyValuePair<string, object?>("reason", "user-connection-limit"));
+                await RefuseWithCloseAsync(context, "user-connection-limit");
+                return;
+            }
         }
         catch (RoutingUnavailableException ex)
         {
@@ -252,7 +250,7 @@ internal sealed partial class StreamConnectHandler(
     {
         if (request.Query["clientId"].ToString() is { Length: > 0 } clientId && !Identifiers.IsValidClientId(clientId))
         {
-            return Problems.Field("clientId", "must be 1-128 printable characters");
+            return Problems.Field("clientId", "must be 1-128 printable characters without commas or braces");
         }
 
         var raw = request.Query["topics"].ToString();
@@ -261,7 +259,7 @@ internal sealed partial class StreamConnectHandler(
             return null;
         }
 
-        var topics = raw.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var topics = raw.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Distinct(StringComparer.Ordinal).ToArray();
         if (topics.Length > limits.Value.MaxTopicsPerConnection)
         {
             return Problems.Field("topics", $"at most {limits.Value.MaxTopicsPerConnection} topics per connection");

@@ -29,7 +29,7 @@ public sealed class GatewayHost : IAsyncDisposable
     public IServiceProvider Services => App.Services;
 
     /// <summary>Starts a gateway; <paramref name="settings"/> override the test defaults (<c>SseCluster:…</c> keys).</summary>
-    public static async Task<GatewayHost> StartAsync(IDictionary<string, string?>? settings = null, string environment = "Development")
+    public static async Task<GatewayHost> StartAsync(IDictionary<string, string?>? settings = null, string environment = "Development", Action<WebApplicationBuilder>? configure = null)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = environment, Args = [] });
         var defaults = new Dictionary<string, string?>
@@ -49,6 +49,7 @@ public sealed class GatewayHost : IAsyncDisposable
         builder.Logging.ClearProviders();
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.WebHost.UseUrls("http://127.0.0.1:0");
+        configure?.Invoke(builder);
         builder.Services.AddSseClusterGateway(builder.Configuration);
         var app = builder.Build();
         app.UseCors();

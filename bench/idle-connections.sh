@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Memory per idle SSE connection on one gateway node (in-memory routing).
+#
+#   bench/idle-connections.sh [COUNT]          COUNT defaults to 10000
+#
+# Builds the gateway and bench/SseCluster.LoadClient in Release, starts the gateway on a free loopback port, samples
+# its VmRSS after a warm-up ("before"), opens COUNT streams with the load client's `idle` mode, samples VmRSS again
+# while they are all held ("after"), then stops everything by PID. Last line:
+#   connections=N rss_before_kib=… rss_after_kib=… per_connection_kib=…
+#
+# Environment: USERS (default COUNT/10; the gateway allows 20 streams per user), SOURCE_IPS (4), CONCURRENCY (32),
+# HOLD_SECONDS (20), GATEWAY_ENV (extra VAR=value pairs for the gateway, e.g. "DOTNET_gcServer=0"), SKIP_BUILD=1,
+# KEEP_TMP=1 (keep logs).
+# One load-client process holds COUNT sockets: stay below the 20,000-descriptor limit (about 19,000).
+set -uo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+COUNT=${1:-10000}
+[[ "$COUNT" =~ ^[0-9]+$ && "$COUNT" -ge 1 ]] || die "COUNT must be a positive integer"
+USERS=${USERS:-$(((COUNT + 9) / 10))}
+SOURCE_IPS=${SOURCE_IPS:-4}
+CONCURRENCY=${CONCURRENCY:-32}
+HOLD_SECONDS=${HOLD_SECONDS:-20}
+((HOLD_SECONDS >= 12)) || die "HOLD_SECONDS must be at least 12 (RSS is sampled 5-10 s into the hold)"
+OPEN_TIMEOUT=150
+
+bench_init
+build_all
+LOAD_START=$(loadavg)
+
+PORT=$(free_port)
+# shellcheck disable=SC2086 # GATEWAY_ENV is a list of VAR=value words
+start_gateway gateway "$PORT" ${GATEWAY_ENV:-}
+GW_PID=$LAST_PID
+wait_http "http://127.0.0.1:$PORT/readyz" "$GW_PID" 60 || { tail -n 30 "$BENCH_TMP/gateway.log" >&2; die "gateway did not become ready"; }
+RSS_START=$(rss_kib "$GW_PID")
+log "gateway ready: rss_start_kib=$RSS_START fds=$(fd_count "$GW_PID")"
+
+OUT="$BENCH_TMP/idle.jsonl"
+dotnet "$LOADCLIENT_DLL" idle --url "http://127.0.0.1:$PORT" --connections "$COUNT" --users "$USERS" \
+  --source-ips "$SOURCE_IPS" --concurrency "$CONCURRENCY" --hold-seconds "$HOLD_SECONDS" --settle-seconds 6 \
+  --open-timeout-seconds "$OPEN_TIMEOUT" >"$OUT" 2>"$BENCH_TMP/idle.err" &
+CLIENT_PID=$!
+STARTED_PIDS+=("$CLIENT_PID")
+tail -n +1 -f --pid="$CLIENT_PID" "$OUT" >&2 &
+STARTED_PIDS+=("$!")
+
+# Baseline: tokens fetched, connect path warmed up on both sides, warm-up streams closed, nothing open.
+wait_line "$OUT" '"phase":"baseline"' "$CLIENT_PID" 120 || { cat "$BENCH_TMP/idle.err" >&2; die "load client did not reach its baseline"; }
+sleep 4
+RSS_BEFORE=$(rss_kib "$GW_PID")
+FDS_BEFORE=$(fd_count "$GW_PID")
+
+wait_line "$OUT" '"phase":"holding"' "$CLIENT_PID" $((OPEN_TIMEOUT + 60)) || { cat "$BENCH_TMP/idle.err" >&2; die "load client did not finish opening"; }
+sleep 5
+SAMPLES=()
+for _ in 1 2 3; do
+  SAMPLES+=("$(rss_kib "$GW_PID")")
+  sleep 1.5
+done
+RSS_AFTER=$(median "${SAMPLES[@]}")
+FDS_AFTER=$(fd_count "$GW_PID")
+HELD_METRIC=$(curl -s --max-time 5 "http://127.0.0.1:$PORT/metrics" | awk '$1 == "sse_connections" { print $2 }')
+
+# Managed heap: only with dotnet-counters (not installed on the machine these figures come from; best effort).
+HEAP_NOTE="managed_heap=unavailable(dotnet-counters not installed)"
+if command -v dotnet-counters >/dev/null 2>&1; then
+  timeout -s INT 8 dotnet-counters collect --process-id "$GW_PID" --counters System.Runtime --format csv \
+    --output "$BENCH_TMP/counters.csv" >/dev/null 2>&1
+  HEAP_MB=$(grep -i 'heap size' "$BENCH_TMP/counters.csv" 2>/dev/null | tail -n 1 | awk -F, '{ print $NF }')
+  HEAP_NOTE="managed_heap_mb=${HEAP_MB:-unreadable}"
+fi
+
+wait_exit "$CLIENT_PID" $((HOLD_SECONDS + 60)) || log "load client still running after its hold; stopping it"
+CLIENT_RC=$EXIT_CODE
+OPEN_AT_END=$(json_field "$OUT" openAtEnd)
+OPENED=$(json_field "$OUT" opened)
+FAILED=$(json_field "$OUT" failed)
+OPEN_SECONDS=$(json_field "$OUT" openSeconds)
+GW_ALIVE=yes
+kill -0 "$GW_PID" 2>/dev/null || GW_ALIVE=no
+
+HELD=${HELD_METRIC:-${OPEN_AT_END:-0}}
+HELD=${HELD%.*}
+PER_CONN=$(awk -v a="$RSS_AFTER" -v b="$RSS_BEFORE" -v n="$HELD" 'BEGIN { if (n > 0) printf "%.2f", (a - b) / n; else print "n/a" }')
+
+echo
+echo "gateway_env=${GATEWAY_ENV:-none} requested=$COUNT users=$USERS source_ips=$SOURCE_IPS opened=${OPENED:-?} failed=${FAILED:-?} open_seconds=${OPEN_SECONDS:-?} open_at_end=${OPEN_AT_END:-?} client_exit=$CLIENT_RC gateway_alive=$GW_ALIVE"
+echo "loadavg_start=\"$LOAD_START\" loadavg_end=\"$(loadavg)\" cores=$(nproc) rss_start_kib=$RSS_START rss_samples_kib=${SAMPLES[*]} fds_before=$FDS_BEFORE fds_after=$FDS_AFTER $HEAP_NOTE"
+echo "connections=$HELD rss_before_kib=$RSS_BEFORE rss_after_kib=$RSS_AFTER per_connection_kib=$PER_CONN"
+
+[[ "$GW_ALIVE" == yes && "${OPEN_AT_END:-0}" == "$COUNT" ]]

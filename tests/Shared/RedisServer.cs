@@ -1,0 +1,277 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Xunit;
+
+namespace SseCluster.Tests.Shared;
+
+/// <summary>
+/// A real <c>redis-server</c> (the Debian package) on a free loopback port, in its own temp directory, without
+/// persistence (<c>--save '' --appendonly no</c>). Use it as an xunit fixture (<see cref="RedisCollection"/>), or
+/// create one with <see cref="StartNewAsync"/> for a test that stops it. <see cref="StopAsync"/> kills the process
+/// (by PID, like a crash); <see cref="StartAsync"/> starts it again on the same port, empty.
+/// </summary>
+public sealed class RedisServer : IAsyncLifetime, IAsyncDisposable
+{
+    public const string ServerPath = "/usr/bin/redis-server";
+    public const string CliPath = "/usr/bin/redis-cli";
+
+    private static readonly SemaphoreSlim InstallLock = new(1, 1);
+    private readonly bool _cluster;
+    private readonly string _directory;
+    private Process? _process;
+
+    /// <summary>A standalone server on a free port; started by <see cref="InitializeAsync"/>.</summary>
+    public RedisServer()
+        : this(FreePort(needsBusPort: false), cluster: false)
+    {
+    }
+
+    internal RedisServer(int port, bool cluster)
+    {
+        Port = port;
+        _cluster = cluster;
+        _directory = Directory.CreateTempSubdirectory("sse-redis-").FullName;
+    }
+
+    public int Port { get; }
+
+    /// <summary>StackExchange.Redis configuration for this server: <c>127.0.0.1:&lt;port&gt;</c>.</summary>
+    public string ConnectionString => $"127.0.0.1:{Port}";
+
+    public bool IsRunning => _process is { HasExited: false };
+
+    /// <summary>Starts a standalone server the caller owns (and disposes).</summary>
+    public static async Task<RedisServer> StartNewAsync(CancellationToken cancellationToken = default)
+    {
+        var server = new RedisServer();
+        await server.StartAsync(cancellationToken).ConfigureAwait(false);
+        return server;
+    }
+
+    public Task InitializeAsync() => StartAsync();
+
+    /// <summary>Starts the server (again) on its port and waits until it answers PING.</summary>
+    public async Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        if (IsRunning)
+        {
+            return;
+        }
+
+        await EnsureInstalledAsync(cancellationToken).ConfigureAwait(false);
+        var start = new ProcessStartInfo(ServerPath)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = _directory,
+        };
+        foreach (var argument in new[]
+                 {
+                     "--port", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1",
+                     "--save", "", "--appendonly", "no", "--dir", _directory, "--daemonize", "no",
+                     "--logfile", Path.Combine(_directory, "redis.log"),
+                 })
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        if (_cluster)
+        {
+            File.Delete(Path.Combine(_directory, "nodes.conf"));
+            foreach (var argument in new[] { "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000" })
+            {
+                start.ArgumentList.Add(argument);
+            }
+        }
+
+        _process = Process.Start(start) ?? throw new InvalidOperationException($"{ServerPath} did not start.");
+        _process.OutputDataReceived += (_, _) => { };
+        _process.ErrorDataReceived += (_, _) => { };
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+        Track(_process);
+
+        var deadline = Stopwatch.StartNew();
+        while (!await RedisWire.PingAsync(Port, cancellationToken).ConfigureAwait(false))
+        {
+            if (_process.HasExited || deadline.Elapsed > TimeSpan.FromSeconds(15))
+            {
+                var log = File.Exists(Path.Combine(_directory, "redis.log")) ? await File.ReadAllTextAsync(Path.Combine(_directory, "redis.log"), cancellationToken).ConfigureAwait(false) : "";
+                throw new InvalidOperationException($"redis-server on port {Port} did not answer PING within 15 s (exited: {_process.HasExited}). Log:\n{log}");
+            }
+
+            await Task.Delay(20, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Kills the server by PID (no shutdown, no save) and waits for it to exit.</summary>
+    public async Task StopAsync()
+    {
+        var process = _process;
+        _process = null;
+        if (process is null)
+        {
+            return;
+        }
+
+        try
+        {
+            if (!process.HasExited)
+            {
+                process.Kill();
+            }
+
+            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+        }
+        catch (InvalidOperationException)
+        {
+            // Exited already.
+        }
+        finally
+        {
+            Untrack(process);
+            process.Dispose();
+        }
+    }
+
+    /// <summary>Stops the server and starts it again, empty, on the same port.</summary>
+    public async Task RestartAsync(CancellationToken cancellationToken = default)
+    {
+        await StopAsync().ConfigureAwait(false);
+        await StartAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Runs one command on this server, e.g. <c>ExecuteAsync("PUBSUB", "CHANNELS", "sse:*")</c>.</summary>
+    public Task<object?> ExecuteAsync(params string[] command) => RedisWire.ExecuteAsync(Port, command);
+
+    public async Task DisposeAsync()
+    {
+        await StopAsync().ConfigureAwait(false);
+        try
+        {
+            Directory.Delete(_directory, recursive: true);
+        }
+        catch (IOException)
+        {
+            // A temp directory left behind is harmless.
+        }
+    }
+
+    async ValueTask IAsyncDisposable.DisposeAsync() => await DisposeAsync().ConfigureAwait(false);
+
+    /// <summary>
+    /// A free loopback port; for a cluster node also a free cluster bus port (port + 10000).
+    /// </summary>
+    internal static int FreePort(bool needsBusPort)
+    {
+        for (var attempt = 0; attempt < 200; attempt++)
+        {
+            var port = needsBusPort ? Random.Shared.Next(20000, 45000) : 0;
+            using var listener = new TcpListener(IPAddress.Loopback, port);
+            try
+            {
+                listener.Start();
+            }
+            catch (SocketException)
+            {
+                continue;
+            }
+
+            port = ((IPEndPoint)listener.LocalEndpoint).Port;
+            if (!needsBusPort)
+            {
+                return port;
+            }
+
+            using var bus = new TcpListener(IPAddress.Loopback, port + 10000);
+            try
+            {
+                bus.Start();
+                return port;
+            }
+            catch (SocketException)
+            {
+                // Try another.
+            }
+        }
+
+        throw new InvalidOperationException("No free loopback port found.");
+    }
+
+    /// <summary>Installs Debian's redis-server when it is missing, waiting for an apt run already in progress.</summary>
+    public static async Task EnsureInstalledAsync(CancellationToken cancellationToken = default)
+    {
+        if (File.Exists(ServerPath) && File.Exists(CliPath))
+        {
+            return;
+        }
+
+        await InstallLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (File.Exists(ServerPath) && File.Exists(CliPath))
+            {
+                return;
+            }
+
+            var install = new ProcessStartInfo("apt-get") { UseShellExecute = false };
+            foreach (var argument in new[] { "install", "-y", "-o", "DPkg::Lock::Timeout=600", "redis-server" })
+            {
+                install.ArgumentList.Add(argument);
+            }
+
+            install.Environment["DEBIAN_FRONTEND"] = "noninteractive";
+            using var process = Process.Start(install) ?? throw new InvalidOperationException("apt-get did not start.");
+            await process.WaitForExitAsync(cancellationToken).WaitAsync(TimeSpan.FromMinutes(10), cancellationToken).ConfigureAwait(false);
+            if (!File.Exists(ServerPath))
+            {
+                throw new InvalidOperationException($"{ServerPath} is missing and 'apt-get install -y redis-server' did not provide it (exit {process.ExitCode}).");
+            }
+        }
+        finally
+        {
+            InstallLock.Release();
+        }
+    }
+
+    // Kill servers a crashed or aborted test run leaves behind when the test host exits.
+    private static readonly HashSet<Process> Running = [];
+
+    static RedisServer()
+    {
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            lock (Running)
+            {
+                foreach (var process in Running)
+                {
+                    try
+                    {
+                        process.Kill();
+                    }
+                    catch (InvalidOperationException)
+                    {
+                    }
+                }
+            }
+        };
+    }
+
+    private static void Track(Process process)
+    {
+        lock (Running)
+        {
+            Running.Add(process);
+        }
+    }
+
+    private static void Untrack(Process process)
+    {
+        lock (Running)
+        {
+            Running.Remove(process);
+        }
+    }
+}

@@ -1,0 +1,66 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using SseCluster.Tests.Infrastructure;
+
+namespace SseCluster.Tests;
+
+/// <summary>Credentials in stream URLs never reach the logs, whatever the log levels.</summary>
+public sealed class LoggingTests
+{
+    [Fact]
+    public async Task AccessTokenAndTicketInUrl_AreNeverLogged_EvenAtTrace()
+    {
+        var lines = new ConcurrentQueue<string>();
+        await using var gateway = await GatewayHost.StartAsync(
+            new Dictionary<string, string?>
+            {
+                ["SseCluster:Auth:AllowAccessTokenQuery"] = "true",
+                ["Logging:LogLevel:Default"] = "Trace",
+                ["Logging:LogLevel:Microsoft.AspNetCore"] = "Trace",
+            },
+            configure: builder =>
+            {
+                builder.Logging.AddProvider(new CollectingLoggerProvider(lines));
+                builder.Logging.SetMinimumLevel(LogLevel.Trace);
+                builder.Logging.AddFilter(null, LogLevel.Trace);
+            });
+        var token = Tokens.For("log-user");
+        using var client = gateway.CreateClient();
+        await using (var stream = await SseStream.OpenAsync(client, "/sse/connect?access_token=" + token))
+        {
+            await stream.WaitForAsync("welcome");
+        }
+
+        using var bearer = gateway.CreateClient(token);
+        var ticket = (await bearer.PostJsonAsync("/sse/tickets", "{}", System.Net.HttpStatusCode.Created)).GetProperty("ticket").GetString()!;
+        await using (var stream = await SseStream.OpenAsync(client, "/sse/connect?ticket=" + ticket))
+        {
+            await stream.WaitForAsync("welcome");
+        }
+
+        // The provider saw ASP.NET Core's own request logging at Trace, so a leak would show.
+        Assert.Contains(lines, l => l.StartsWith("Microsoft.AspNetCore.Routing", StringComparison.Ordinal));
+        Assert.DoesNotContain(lines, l => l.Contains(token, StringComparison.Ordinal) || l.Contains(token[..40], StringComparison.Ordinal));
+        Assert.DoesNotContain(lines, l => l.Contains(ticket, StringComparison.Ordinal));
+    }
+
+    private sealed class CollectingLoggerProvider(ConcurrentQueue<string> lines) : ILoggerProvider
+    {
+        public ILogger CreateLogger(string categoryName) => new Collecting(categoryName, lines);
+
+        public void Dispose()
+        {
+        }
+
+        private sealed class Collecting(string category, ConcurrentQueue<string> lines) : ILogger
+        {
+            public IDisposable? BeginScope<TState>(TState state)
+                where TState : notnull => null;
+
+            public bool IsEnabled(LogLevel logLevel) => true;
+
+            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+                lines.Enqueue($"{category}: {formatter(state, exception)}");
+        }
+    }
+}
