@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of SseCluster: .NET (unit, integration on real Kestrel and redis-server), and the JS client's
 # unit and browser tests when clients/js is present. Installs what it needs from Debian's packages
-# (redis-server, chromium) when missing. Ends with one line: "N passed, N failed".
+# (redis-server, haproxy, chromium) when missing. Ends with one line: "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")"
 root=$(pwd)
@@ -12,6 +12,7 @@ mkdir -p "$results"
 install_missing() {
   local wanted=()
   command -v redis-server >/dev/null 2>&1 || wanted+=(redis-server)
+  if [ -f deploy/local-cluster.sh ] && ! command -v haproxy >/dev/null 2>&1; then wanted+=(haproxy); fi
   if [ -d clients/js/e2e ] && [ ! -x /usr/bin/chromium ]; then wanted+=(chromium); fi
   [ ${#wanted[@]} -eq 0 ] && return 0
   echo "== installing ${wanted[*]} from Debian's packages"
@@ -52,7 +53,7 @@ count_trx() {
 count_line() {
   # "<suite>: N passed, N failed" as the last such line of a suite's output
   local line
-  line=$(grep -E '^[a-z-]+: [0-9]+ passed, [0-9]+ failed' "$1" | tail -n 1)
+  line=$(grep -E '^[a-z0-9-]+: [0-9]+ passed, [0-9]+ failed' "$1" | tail -n 1)
   if [ -z "$line" ]; then
     echo "no summary line in $1" >&2
     failed=$((failed + 1))

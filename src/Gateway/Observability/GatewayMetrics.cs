@@ -24,6 +24,7 @@ internal sealed class GatewayMetrics : IDisposable
             unit: "s",
             description: "Time from queuing an event to a connection to flushing it to the socket.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5] });
+        ObserveProcess();
     }
 
     public Counter<long> Published { get; }
@@ -41,6 +42,13 @@ internal sealed class GatewayMetrics : IDisposable
     public Counter<long> Resets { get; }
 
     public Histogram<double> WriteLatency { get; }
+
+    /// <summary>Process memory, so memory per connection can be read off <c>/metrics</c>.</summary>
+    private void ObserveProcess()
+    {
+        _meter.CreateObservableGauge("process_resident_memory_bytes", () => Environment.WorkingSet, unit: "By", description: "Resident memory of the gateway process.");
+        _meter.CreateObservableGauge("dotnet_gc_heap_size_bytes", () => GC.GetGCMemoryInfo().HeapSizeBytes, unit: "By", description: "Managed heap size after the last garbage collection.");
+    }
 
     /// <summary>Registers the gauge of open connections.</summary>
     public void ObserveConnections(Func<int> count) =>

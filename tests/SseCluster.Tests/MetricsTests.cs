@@ -1,0 +1,45 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using SseCluster.Tests.Infrastructure;
+
+namespace SseCluster.Tests;
+
+/// <summary><c>/metrics</c> in the Prometheus text format counts what happened on this node.</summary>
+public sealed class MetricsTests
+{
+    [Fact]
+    public async Task Metrics_CountConnectionsPublishesDeliveriesAndLatency_InPrometheusFormat()
+    {
+        await using var gateway = await GatewayHost.StartAsync();
+        using var publisher = gateway.CreateClient(Tokens.Publisher());
+        using var client = gateway.CreateClient(Tokens.For("metrics-user"));
+        await using var a = await SseStream.OpenAsync(client, "/sse/connect");
+        await using var b = await SseStream.OpenAsync(client, "/sse/connect");
+        await Task.WhenAll(a.WaitForAsync("welcome"), b.WaitForAsync("welcome"));
+        for (var i = 0; i < 3; i++)
+        {
+            await publisher.SendAsync("metrics-user", $"{i}", "m");
+        }
+
+        await a.CollectAsync("m", 3);
+        await b.CollectAsync("m", 3);
+        using var anonymous = gateway.CreateClient();
+        var text = await anonymous.GetStringAsync("/metrics");
+
+        Assert.Equal(2, Value(text, "sse_connections"));
+        Assert.Equal(3, Value(text, "sse_events_published_total"));
+        Assert.Equal(6, Value(text, "sse_events_delivered_total"));
+        Assert.Contains("# TYPE sse_write_latency_seconds histogram", text);
+        Assert.True(Value(text, "sse_write_latency_seconds_count") >= 1);
+        Assert.Contains("sse_write_latency_seconds_bucket{le=\"+Inf\"}", text);
+        Assert.True(Value(text, "process_resident_memory_bytes") > 1_000_000);
+        Assert.True(Value(text, "dotnet_gc_heap_size_bytes") > 0);
+    }
+
+    private static double Value(string text, string name)
+    {
+        var match = Regex.Match(text, $"^{Regex.Escape(name)} (\\S+)$", RegexOptions.Multiline);
+        Assert.True(match.Success, $"{name} not found in /metrics:\n{text}");
+        return double.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture);
+    }
+}
