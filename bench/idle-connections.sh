@@ -50,6 +50,8 @@ wait_line "$OUT" '"phase":"baseline"' "$CLIENT_PID" 120 || { cat "$BENCH_TMP/idl
 sleep 4
 RSS_BEFORE=$(rss_kib "$GW_PID")
 FDS_BEFORE=$(fd_count "$GW_PID")
+heap_bytes() { curl -s --max-time 5 "http://127.0.0.1:$PORT/metrics" | awk '$1 == "dotnet_gc_heap_size_bytes" { printf "%d", $2 }'; }
+HEAP_BEFORE=$(heap_bytes)
 
 wait_line "$OUT" '"phase":"holding"' "$CLIENT_PID" $((OPEN_TIMEOUT + 60)) || { cat "$BENCH_TMP/idle.err" >&2; die "load client did not finish opening"; }
 sleep 5
@@ -62,14 +64,10 @@ RSS_AFTER=$(median "${SAMPLES[@]}")
 FDS_AFTER=$(fd_count "$GW_PID")
 HELD_METRIC=$(curl -s --max-time 5 "http://127.0.0.1:$PORT/metrics" | awk '$1 == "sse_connections" { print $2 }')
 
-# Managed heap: only with dotnet-counters (not installed on the machine these figures come from; best effort).
-HEAP_NOTE="managed_heap=unavailable(dotnet-counters not installed)"
-if command -v dotnet-counters >/dev/null 2>&1; then
-  timeout -s INT 8 dotnet-counters collect --process-id "$GW_PID" --counters System.Runtime --format csv \
-    --output "$BENCH_TMP/counters.csv" >/dev/null 2>&1
-  HEAP_MB=$(grep -i 'heap size' "$BENCH_TMP/counters.csv" 2>/dev/null | tail -n 1 | awk -F, '{ print $NF }')
-  HEAP_NOTE="managed_heap_mb=${HEAP_MB:-unreadable}"
-fi
+# Managed heap after the last collection, from the gateway's own /metrics gauge.
+HEAP_AFTER=$(heap_bytes)
+HEAP_NOTE=$(awk -v a="${HEAP_AFTER:-0}" -v b="${HEAP_BEFORE:-0}" -v n="${HELD_METRIC:-0}" \
+  'BEGIN { if (n > 0 && a > 0) printf "heap_before_kib=%d heap_after_kib=%d heap_per_connection_kib=%.2f", b/1024, a/1024, (a-b)/1024/n; else print "managed_heap=unavailable" }')
 
 wait_exit "$CLIENT_PID" $((HOLD_SECONDS + 60)) || log "load client still running after its hold; stopping it"
 CLIENT_RC=$EXIT_CODE

@@ -53,7 +53,7 @@ public sealed class AdminTests : IAsyncLifetime
 
         // Connections leave the listing when they close.
         await c1.DisposeAsync();
-        await WaitUntilAsync(async () => (await _admin.GetJsonAsync("/sse/users/carol/connections")).GetArrayLength() == 1, "carol's closed connection to leave the listing");
+        await Eventually.TrueAsync(async () => (await _admin.GetJsonAsync("/sse/users/carol/connections")).GetArrayLength() == 1, "carol's closed connection to leave the listing");
     }
 
     [Fact]
@@ -116,19 +116,5 @@ public sealed class AdminTests : IAsyncLifetime
         using var publisher = _gateway.CreateClient(Tokens.Publisher());
         await publisher.SendAsync("heidi", "1", "still-here");
         await keep.WaitForAsync("still-here");
-    }
-
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new Xunit.Sdk.XunitException($"timed out waiting for {what}");
-            }
-
-            await Task.Delay(50);
-        }
     }
 }

@@ -33,7 +33,7 @@ public sealed class SlowConsumerTests : IAsyncLifetime
         await stalled.ConnectAsync(_gateway.BaseAddress.Host, _gateway.BaseAddress.Port);
         var request = $"GET /sse/connect HTTP/1.1\r\nHost: {_gateway.BaseAddress.Authority}\r\nAuthorization: Bearer {Tokens.For("stalled")}\r\nAccept: text/event-stream\r\n\r\n";
         await stalled.SendAsync(Encoding.ASCII.GetBytes(request));
-        await WaitUntilAsync(async () => (await admin.GetJsonAsync("/sse/stats")).GetProperty("connections").GetInt32() == 2, "the stalled client to connect");
+        await Eventually.TrueAsync(async () => (await admin.GetJsonAsync("/sse/stats")).GetProperty("connections").GetInt32() == 2, "the stalled client to connect");
 
         GC.Collect();
         GC.WaitForPendingFinalizers();
@@ -64,19 +64,5 @@ public sealed class SlowConsumerTests : IAsyncLifetime
         var after = GC.GetTotalMemory(forceFullCollection: true);
         // Published: sent × 16 KiB (tens of MB); retained: bounded history and queues, well under that.
         Assert.True(after - before < 8 * 1024 * 1024, $"managed memory grew by {(after - before) / 1024} KiB after {sent} events of 16 KiB");
-    }
-
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new Xunit.Sdk.XunitException($"timed out waiting for {what}");
-            }
-
-            await Task.Delay(50);
-        }
     }
 }

@@ -49,7 +49,8 @@ public static class GatewayServiceCollectionExtensions
         services.AddSingleton<PublisherGate>();
         services.AddSingleton<AdminGate>();
         services.AddSingleton<AnyCallerGate>();
-        services.AddHostedService<InboxHost>();
+        services.AddSingleton<InboxHost>();
+        services.AddHostedService(sp => sp.GetRequiredService<InboxHost>());
         services.AddHostedService<ConnectionSweeper>();
         services.AddSingleton<ShutdownDrain>();
         services.AddHostedService(sp => sp.GetRequiredService<ShutdownDrain>());

@@ -12,11 +12,12 @@ internal static class HealthEndpoints
     public static IEndpointRouteBuilder MapHealthEndpoints(this IEndpointRouteBuilder endpoints)
     {
         endpoints.MapGet("/healthz", () => Results.Text("ok\n"));
-        endpoints.MapGet("/readyz", (ConnectionAdmission admission, IRoutingHealth routing) =>
+        endpoints.MapGet("/readyz", (ConnectionAdmission admission, IRoutingHealth routing, InboxHost inbox) =>
         {
             var reason = admission.IsDraining ? "draining"
                 : admission.IsFull ? "at connection capacity"
                 : !routing.IsAvailable ? "routing unavailable"
+                : !inbox.IsOpen ? "not yet joined the routing layer"
                 : null;
             return reason is null
                 ? Results.Text("ready\n")

@@ -197,13 +197,7 @@ internal sealed partial class StreamConnectHandler(
 
     private void PrepareResponse(HttpContext context, Caller caller)
     {
-        var response = context.Response;
-        response.StatusCode = StatusCodes.Status200OK;
-        response.ContentType = "text/event-stream; charset=utf-8";
-        response.Headers.CacheControl = "no-cache, no-transform";
-        response.Headers["X-Accel-Buffering"] = "no";
-        response.Headers["X-Content-Type-Options"] = "nosniff";
-        context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
+        SetStreamHeaders(context);
         if (caller.Kind is CallerKind.Token or CallerKind.Ticket or CallerKind.SessionCookie)
         {
             sessionCookie.Append(context, caller);
@@ -212,14 +206,22 @@ internal sealed partial class StreamConnectHandler(
 
     private async Task RefuseWithCloseAsync(HttpContext context, string reason)
     {
+        SetStreamHeaders(context);
+        var response = context.Response;
+        await response.Body.WriteAsync(writer.JitteredRetry());
+        await response.Body.WriteAsync(SseFrames.FormatEvent("close", new CloseData(reason, true), SseJsonContext.Default.CloseData));
+    }
+
+    // No proxy may buffer, cache, transform or compress the stream, and no browser may sniff it.
+    private static void SetStreamHeaders(HttpContext context)
+    {
         var response = context.Response;
         response.StatusCode = StatusCodes.Status200OK;
         response.ContentType = "text/event-stream; charset=utf-8";
         response.Headers.CacheControl = "no-cache, no-transform";
         response.Headers["X-Accel-Buffering"] = "no";
         response.Headers["X-Content-Type-Options"] = "nosniff";
-        await response.Body.WriteAsync(writer.JitteredRetry());
-        await response.Body.WriteAsync(SseFrames.FormatEvent("close", new CloseData(reason, true), SseJsonContext.Default.CloseData));
+        context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
     }
 
     private async Task<bool> IsBlockedAsync(string userId, CancellationToken cancellationToken)
