@@ -118,13 +118,18 @@ internal sealed class GatewayPresence : IAsyncDisposable
         var tasks = new List<Task>();
         lock (_lock)
         {
+            var streams = StreamsOf(connection);
             if (_connections.Remove(connection.ConnectionId, out var previous))
             {
+                // The same id again: take it out of the grains it no longer reads.
                 Untrack(previous);
+                foreach (var stream in StreamsOf(previous).Except(streams))
+                {
+                    tasks.Add(StartGrain(db, stream, "0", removed: stream.Kind == StreamKind.User ? connection.ConnectionId : null));
+                }
             }
 
             _connections[connection.ConnectionId] = connection;
-            var streams = StreamsOf(connection);
             foreach (var stream in streams)
             {
                 if (!_readers.TryGetValue(stream, out var readers))

@@ -162,12 +162,12 @@ internal sealed class RedisConnection : IRoutingHealth, IAsyncDisposable
             {
                 try
                 {
-                    await db.PingAsync(CommandFlags.DemandMaster).ConfigureAwait(false);
+                    await db.PingAsync(CommandFlags.DemandMaster).WaitAsync(TimeSpan.FromSeconds(5), _disposed.Token).ConfigureAwait(false);
                     _ready = true;
                     Restored?.Invoke();
                     return;
                 }
-                catch (Exception ex) when (RedisErrors.IsUnavailable(ex))
+                catch (Exception ex) when (RedisErrors.IsUnavailable(ex) || ex is OperationCanceledException)
                 {
                     await Task.Delay(50, _disposed.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                 }

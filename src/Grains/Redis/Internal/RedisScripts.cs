@@ -151,8 +151,8 @@ internal static class RedisScripts
     /// <summary>
     /// The gateway registry, kept in the broadcast grain. KEYS: the broadcast grain directory (4).
     /// ARGV: 1 instance, 2 lease ms, 3 mode (<c>1</c> renew, <c>-1</c> remove, <c>0</c> only list), 4 connections of
-    /// the instance, 5 <c>gatewayId\nstartedAtMs</c>. Returns the live instances: <c>[instance, info, …]</c> with info
-    /// <c>gatewayId\nstartedAtMs\nlastSeenMs</c>.
+    /// the instance, 5 <c>gatewayId\nstartedAtMs</c>. Mode 0 returns the live instances: <c>[instance, info, …]</c>
+    /// with info <c>gatewayId\nstartedAtMs\nlastSeenMs</c>; the others return 1 (they run on every connect).
     /// </summary>
     public const string Registry = Prelude + """
         local now = now_ms()
@@ -166,6 +166,7 @@ internal static class RedisScripts
           redis.call('HDEL', KEYS[2], ARGV[1])
           redis.call('HDEL', KEYS[4], ARGV[1])
         end
+        if ARGV[3] ~= '0' then return 1 end
         local instances = redis.call('ZRANGE', KEYS[1], 0, -1)
         local result = {}
         for i = 1, #instances do
