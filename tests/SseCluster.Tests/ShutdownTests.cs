@@ -37,10 +37,11 @@ public sealed partial class ShutdownTests
         var sawNotReady = false;
         foreach (var (_, stream) in streams)
         {
-            var close = (await stream.WaitForAsync("close", TimeSpan.FromSeconds(10))).Json;
+            var closeEvent = await stream.WaitForAsync("close", TimeSpan.FromSeconds(10));
+            var close = closeEvent.Json;
             Assert.Equal("shutdown", close.GetProperty("reason").GetString());
             Assert.True(close.GetProperty("reconnect").GetBoolean());
-            closedAt.Add(DateTime.UtcNow);
+            closedAt.Add(closeEvent.ReceivedAt);
             if (!sawNotReady)
             {
                 try

@@ -8,6 +8,9 @@ namespace SseCluster.Tests.Infrastructure;
 /// <summary>One received event, as System.Net.ServerSentEvents' parser (not ours) read it.</summary>
 public sealed record ReceivedEvent(string EventType, string Data, string? Id)
 {
+    /// <summary>When the reader parsed it (not when a test looked at it).</summary>
+    public DateTime ReceivedAt { get; init; } = DateTime.UtcNow;
+
     public JsonElement Json => JsonDocument.Parse(Data).RootElement;
 }
 
