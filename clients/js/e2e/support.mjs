@@ -1,6 +1,6 @@
 // Shared pieces of the browser tests: the gateway under test and the system Chromium.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -105,4 +105,131 @@ export function watchConsole(page) {
   });
   page.on('pageerror', (error) => errors.push(`pageerror: ${error.message}`));
   return errors;
+}
+
+/** The full path of a program on PATH (or in /usr/sbin), or null. */
+export function findProgram(name) {
+  const dirs = (process.env.PATH ?? '').split(':').filter(Boolean).concat(['/usr/sbin', '/usr/bin']);
+  for (const dir of dirs) {
+    const candidate = `${dir}/${name}`;
+    if (existsSync(candidate)) return candidate;
+  }
+  return null;
+}
+
+export const localClusterScript = fileURLToPath(new URL('../../../deploy/local-cluster.sh', import.meta.url));
+
+/**
+ * Why deploy/local-cluster.sh cannot run here (no haproxy, redis-server or gateway build),
+ * or null when it can.
+ */
+export function localClusterMissing() {
+  if (!existsSync(localClusterScript)) return `no ${localClusterScript}`;
+  for (const program of ['haproxy', 'redis-server']) {
+    if (!findProgram(program)) return `${program} is not installed (sudo apt-get install -y ${program}; ./test.sh installs it)`;
+  }
+  if (!existsSync(gatewayDll)) return `gateway not built: ${gatewayDll} (run dotnet build src/Gateway -c Release)`;
+  return null;
+}
+
+/**
+ * Runs deploy/local-cluster.sh with free ports and `gateways` gateways: Redis, the gateways
+ * (Development: dashboard and dev tokens) and haproxy in front. Resolves once it prints
+ * "ready" with { url, gateways: [{ id, url, pid }], redis: { port, pid }, haproxy: { pid },
+ * output(), stop() }; stop() sends SIGINT (Ctrl-C) and waits until the script has ended
+ * everything it started.
+ */
+export async function startLocalCluster({ gateways = 2, env = {} } = {}) {
+  const ports = new Set();
+  while (ports.size < gateways + 2) ports.add(await freePort());
+  const [lbPort, redisPort, ...gatewayPorts] = [...ports];
+  const child = spawn(
+    'bash',
+    [
+      localClusterScript,
+      '--port', String(lbPort),
+      '--gateway-ports', gatewayPorts.join(','),
+      '--redis-port', String(redisPort),
+      '--stats-port', '0',
+      '--gateway-dll', gatewayDll,
+      '--no-build',
+      // Stops the cluster if this test process dies without calling stop().
+      '--exit-with-parent',
+    ],
+    { cwd: repoRoot, env: { ...inheritedEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  let onReady;
+  const ready = new Promise((resolve) => (onReady = resolve));
+  const collect = (chunk) => {
+    output += chunk;
+    if (/^local-cluster: ready/m.test(output)) onReady();
+  };
+  child.stdout.on('data', collect);
+  child.stderr.on('data', collect);
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const printedPids = () => [...output.matchAll(/ pid (\d+)$/gm)].map((m) => Number(m[1]));
+  // If this test process dies first, leave nothing behind: the script's own cleanup, then by PID.
+  const emergency = () => {
+    if (child.exitCode === null && child.signalCode === null) process.kill(child.pid, 'SIGTERM');
+  };
+  process.once('exit', emergency);
+
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) process.kill(child.pid, 'SIGINT');
+    const timer = setTimeout(() => {
+      if (child.exitCode === null && child.signalCode === null) process.kill(child.pid, 'SIGKILL');
+      for (const pid of printedPids()) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // gone already
+        }
+      }
+    }, 40000);
+    const result = await exited;
+    clearTimeout(timer);
+    process.removeListener('exit', emergency);
+    return result;
+  };
+
+  let timer;
+  const timeout = new Promise((resolve) => (timer = setTimeout(() => resolve('timeout'), 90000)));
+  const outcome = await Promise.race([ready.then(() => 'ready'), exited.then(() => 'exited'), timeout]);
+  clearTimeout(timer);
+  if (outcome !== 'ready') {
+    await stop();
+    throw new Error(`local-cluster.sh did not become ready (${outcome}):\n${output}`);
+  }
+  const nodes = [...output.matchAll(/^\s+gateway\s+(\S+)\s+(http:\/\/\S+?)\/?\s+pid (\d+)$/gm)].map((m) => ({
+    id: m[1],
+    url: m[2],
+    pid: Number(m[3]),
+  }));
+  const redis = output.match(/^\s+redis\s+127\.0\.0\.1:(\d+)\s+pid (\d+)$/m);
+  const haproxy = output.match(/^\s+haproxy\s+\S+\s+pid (\d+)$/m);
+  return {
+    url: `http://127.0.0.1:${lbPort}`,
+    gateways: nodes,
+    redis: { port: Number(redis?.[1]), pid: Number(redis?.[2]) },
+    haproxy: { pid: Number(haproxy?.[1]) },
+    output: () => output,
+    stop,
+  };
+}
+
+/** This process's environment without settings that would change the cluster under test. */
+function inheritedEnv() {
+  return Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^(SseCluster__|SSE_)/i.test(key)));
+}
+
+/** True while a process with this PID exists and is not a zombie. */
+export function isRunning(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return false;
+  }
 }

@@ -1,0 +1,115 @@
+using Microsoft.Extensions.DependencyInjection;
+using SseCluster.Client;
+using SseCluster.Contracts;
+using SseCluster.Tests.Infrastructure;
+
+namespace SseCluster.Cluster.Tests.Support;
+
+/// <summary>
+/// Several real gateways (Kestrel on loopback, in this process) routing through one Redis under a key prefix of their
+/// own, so clusters started by different tests on the same Redis never see each other. Node <c>i</c> is named
+/// <c>&lt;prefix&gt;-a</c>, <c>-b</c>, <c>-c</c>… (<c>SseCluster:GatewayId</c>).
+/// </summary>
+public sealed class GatewayCluster : IAsyncDisposable
+{
+    private readonly List<GatewayHost> _nodes = [];
+
+    private GatewayCluster(string redisConfiguration, string prefix, IReadOnlyDictionary<string, string?> settings)
+    {
+        RedisConfiguration = redisConfiguration;
+        Prefix = prefix;
+        Settings = settings;
+    }
+
+    public string RedisConfiguration { get; }
+
+    /// <summary><c>SseCluster:Redis:Prefix</c> of every node: keys and channels of this cluster start with it.</summary>
+    public string Prefix { get; }
+
+    /// <summary>The settings every node was started with (before its own <c>GatewayId</c>).</summary>
+    public IReadOnlyDictionary<string, string?> Settings { get; }
+
+    public IReadOnlyList<GatewayHost> Nodes => _nodes;
+
+    public GatewayHost this[int index] => _nodes[index];
+
+    public static string NewPrefix() => "c" + Guid.NewGuid().ToString("N")[..10];
+
+    /// <summary>Starts <paramref name="nodes"/> gateways; <paramref name="settings"/> add to or override the cluster defaults.</summary>
+    public static async Task<GatewayCluster> StartAsync(string redisConfiguration, int nodes, IDictionary<string, string?>? settings = null)
+    {
+        var all = new Dictionary<string, string?>
+        {
+            ["SseCluster:Redis:Configuration"] = redisConfiguration,
+            ["SseCluster:Redis:Prefix"] = NewPrefix(),
+            ["SseCluster:Redis:PresenceRefreshSeconds"] = "1",
+        };
+        foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
+        {
+            all[key] = value;
+        }
+
+        var cluster = new GatewayCluster(redisConfiguration, all["SseCluster:Redis:Prefix"]!, all);
+        try
+        {
+            for (var i = 0; i < nodes; i++)
+            {
+                await cluster.AddNodeAsync();
+            }
+        }
+        catch
+        {
+            await cluster.DisposeAsync();
+            throw;
+        }
+
+        return cluster;
+    }
+
+    /// <summary>The gateway id of node <paramref name="index"/>.</summary>
+    public string GatewayId(int index) => $"{Prefix}-{(char)('a' + index)}";
+
+    public async Task<GatewayHost> AddNodeAsync()
+    {
+        var settings = new Dictionary<string, string?>(Settings) { ["SseCluster:GatewayId"] = GatewayId(_nodes.Count) };
+        var node = await GatewayHost.StartAsync(settings);
+        _nodes.Add(node);
+        return node;
+    }
+
+    /// <summary>
+    /// The publisher library (<c>AddSseClusterPublisher</c>) pointed at this cluster's Redis and prefix, as a service
+    /// would use it: no HTTP hop.
+    /// </summary>
+    public LibraryPublisher CreateLibraryPublisher()
+    {
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddSseClusterPublisher(options =>
+        {
+            options.RedisConfiguration = RedisConfiguration;
+            options.Prefix = Prefix;
+            if (Settings.TryGetValue("SseCluster:History:MaxEventsPerStream", out var max) && max is not null)
+            {
+                options.MaxEventsPerStream = int.Parse(max, System.Globalization.CultureInfo.InvariantCulture);
+            }
+        });
+        var provider = services.BuildServiceProvider();
+        return new LibraryPublisher(provider, provider.GetRequiredService<ISseEventPublisher>());
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        // In parallel: each drains for up to SseCluster:Shutdown:DrainSeconds.
+        await Task.WhenAll(_nodes.Select(n => n.DisposeAsync().AsTask()));
+        _nodes.Clear();
+    }
+}
+
+/// <summary>An <see cref="ISseEventPublisher"/> from the client library, with the container that owns its Redis connection.</summary>
+public sealed class LibraryPublisher(ServiceProvider services, ISseEventPublisher publisher) : IAsyncDisposable
+{
+    public ISseEventPublisher Publisher { get; } = publisher;
+
+    public ValueTask DisposeAsync() => services.DisposeAsync();
+}

@@ -1,0 +1,216 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using SseCluster.Tests.Infrastructure;
+
+namespace SseCluster.Failover.Tests.Infrastructure;
+
+/// <summary>
+/// One gateway as its own process: <c>dotnet SseCluster.Gateway.dll --urls http://127.0.0.1:&lt;port&gt;</c> from this
+/// test's output directory, in the Production environment, with Redis routing. <see cref="Kill"/> is a crash
+/// (SIGKILL): no drain, no cleanup in Redis.
+/// </summary>
+internal sealed class GatewayProcess : IAsyncDisposable
+{
+    private static readonly HashSet<Process> Running = [];
+    private readonly Process _process;
+    private readonly ConcurrentQueue<string> _output = new();
+
+    static GatewayProcess()
+    {
+        // Whatever a failed or aborted run leaves behind dies with the test host.
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            lock (Running)
+            {
+                foreach (var process in Running)
+                {
+                    try
+                    {
+                        process.Kill();
+                    }
+                    catch (InvalidOperationException)
+                    {
+                    }
+                }
+            }
+        };
+    }
+
+    private GatewayProcess(string gatewayId, int port, Process process)
+    {
+        GatewayId = gatewayId;
+        Port = port;
+        BaseAddress = new Uri($"http://127.0.0.1:{port}");
+        _process = process;
+        _process.OutputDataReceived += (_, e) => Keep(e.Data);
+        _process.ErrorDataReceived += (_, e) => Keep(e.Data);
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+    }
+
+    public string GatewayId { get; }
+
+    public int Port { get; }
+
+    public Uri BaseAddress { get; }
+
+    public int Pid => _process.Id;
+
+    public bool HasExited => _process.HasExited;
+
+    /// <summary>The last lines the process wrote, for failure messages.</summary>
+    public string RecentOutput => string.Join('\n', _output);
+
+    public static string DllPath => Path.Combine(AppContext.BaseDirectory, "SseCluster.Gateway.dll");
+
+    /// <summary>Starts a gateway on a free port and waits until its <c>/readyz</c> answers 200.</summary>
+    public static async Task<GatewayProcess> StartAsync(string gatewayId, string redisConfiguration, IDictionary<string, string>? settings = null)
+    {
+        Exception? last = null;
+        for (var attempt = 0; attempt < 3; attempt++)
+        {
+            // The port is free when chosen; another process may take it before the gateway binds it: then try another.
+            var gateway = Launch(gatewayId, Posix.FreePort(), redisConfiguration, settings);
+            try
+            {
+                await gateway.WaitReadyAsync(TimeSpan.FromSeconds(45));
+                return gateway;
+            }
+            catch (Exception ex) when (ex is InvalidOperationException or TimeoutException)
+            {
+                last = ex;
+                await gateway.DisposeAsync();
+            }
+        }
+
+        throw new InvalidOperationException($"gateway {gatewayId} did not start", last);
+    }
+
+    /// <summary>SIGKILL, like a crash: the kernel closes its sockets, nothing is drained or cleaned up in Redis.</summary>
+    public void Kill()
+    {
+        _process.Kill();
+        _process.WaitForExit(10_000);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            if (!_process.HasExited)
+            {
+                _process.Kill();
+                await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
+            }
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or TimeoutException)
+        {
+        }
+        finally
+        {
+            lock (Running)
+            {
+                Running.Remove(_process);
+            }
+
+            _process.Dispose();
+        }
+    }
+
+    private static GatewayProcess Launch(string gatewayId, int port, string redisConfiguration, IDictionary<string, string>? settings)
+    {
+        var start = new ProcessStartInfo("dotnet")
+        {
+            UseShellExecute = false,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = AppContext.BaseDirectory,
+        };
+        start.ArgumentList.Add(DllPath);
+        start.ArgumentList.Add("--urls");
+        start.ArgumentList.Add($"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}");
+
+        // Nothing from the test runner's environment may change the gateway's configuration.
+        foreach (var key in start.Environment.Keys.Where(k => k.StartsWith("SseCluster__", StringComparison.OrdinalIgnoreCase)
+                     || k.StartsWith("ASPNETCORE_", StringComparison.OrdinalIgnoreCase) || k.StartsWith("DOTNET_URLS", StringComparison.OrdinalIgnoreCase)).ToList())
+        {
+            start.Environment.Remove(key);
+        }
+
+        var environment = new Dictionary<string, string>
+        {
+            ["ASPNETCORE_ENVIRONMENT"] = "Production",
+            ["DOTNET_NOLOGO"] = "1",
+            ["Logging__LogLevel__Default"] = "Warning",
+            ["SseCluster__GatewayId"] = gatewayId,
+            ["SseCluster__Auth__SigningKey"] = GatewayHost.SigningKey,
+            ["SseCluster__Redis__Configuration"] = redisConfiguration,
+            ["SseCluster__Redis__PresenceRefreshSeconds"] = "1",
+            ["SseCluster__Shutdown__DrainSeconds"] = "1",
+        };
+        foreach (var (key, value) in settings ?? new Dictionary<string, string>())
+        {
+            environment[key] = value;
+        }
+
+        foreach (var (key, value) in environment)
+        {
+            start.Environment[key] = value;
+        }
+
+        var process = Process.Start(start) ?? throw new InvalidOperationException("dotnet did not start");
+        lock (Running)
+        {
+            Running.Add(process);
+        }
+
+        return new GatewayProcess(gatewayId, port, process);
+    }
+
+    private async Task WaitReadyAsync(TimeSpan timeout)
+    {
+        using var http = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(2) };
+        var deadline = Stopwatch.StartNew();
+        while (true)
+        {
+            if (_process.HasExited)
+            {
+                throw new InvalidOperationException($"gateway {GatewayId} exited with {_process.ExitCode}:\n{RecentOutput}");
+            }
+
+            try
+            {
+                using var response = await http.GetAsync("/readyz");
+                if (response.IsSuccessStatusCode)
+                {
+                    return;
+                }
+            }
+            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+            {
+                // Not listening yet.
+            }
+
+            if (deadline.Elapsed > timeout)
+            {
+                throw new TimeoutException($"gateway {GatewayId} not ready within {timeout.TotalSeconds} s:\n{RecentOutput}");
+            }
+
+            await Task.Delay(100);
+        }
+    }
+
+    private void Keep(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        _output.Enqueue(line);
+        while (_output.Count > 200 && _output.TryDequeue(out _))
+        {
+        }
+    }
+}
