@@ -59,6 +59,17 @@ public sealed class StreamingTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Heartbeats_ArriveOnEveryInterval_WithoutSkippedBeats()
+    {
+        using var client = _gateway.CreateClient(Tokens.For("hb-regular"));
+        await using var stream = await SseStream.OpenAsync(client, "/sse/connect");
+        var beats = await stream.CollectAsync("heartbeat", 4, TimeSpan.FromSeconds(10));
+        var gaps = beats.Zip(beats.Skip(1), (a, b) => (b.ReceivedAt - a.ReceivedAt).TotalMilliseconds).ToList();
+        // Interval 1 s: a skipped beat shows as a gap near 2 s.
+        Assert.All(gaps, gap => Assert.InRange(gap, 300, 1700));
+    }
+
+    [Fact]
     public async Task SendToUser_ReachesEveryConnectionOfThatUserOnly()
     {
         using var alice = _gateway.CreateClient(Tokens.For("alice-2"));

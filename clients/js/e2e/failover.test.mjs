@@ -49,7 +49,10 @@ describe('failover behind haproxy', { skip: missing ?? false }, () => {
     assert.equal(tokenResponse.status, 200);
     const { token } = await tokenResponse.json();
     const accepted = []; // n of every publish answered 202, in publish order
-    const refused = [];
+    const refused = []; // answered, but not 202
+    // Cut off by the crash with no answer: stored or not, the publisher cannot know, so the page may show it or not
+    // (a real publisher retries these; the gateway never answers 202 for an event it did not store).
+    const unanswered = [];
     let next = 0;
     const publish = async (phase) => {
       const n = ++next;
@@ -63,7 +66,7 @@ describe('failover behind haproxy', { skip: missing ?? false }, () => {
         if (response.status === 202) accepted.push({ n, phase });
         else refused.push(`${n}: HTTP ${response.status} ${await response.text()}`);
       } catch (error) {
-        refused.push(`${n}: ${error.message}`);
+        unanswered.push({ n, why: error.message });
       }
     };
     const shown = () =>
@@ -100,12 +103,17 @@ describe('failover behind haproxy', { skip: missing ?? false }, () => {
     const during = accepted.filter((a) => a.phase === 'during').length;
     console.log(
       `failover: ${victim.id} killed; the page reopened on ${survivor.id} after ${movedAt - killedAt} ms; ` +
-        `published ${accepted.length} (${during} while it was away), shown ${received.length}, refused ${refused.length}`,
+        `published ${accepted.length} (${during} while it was away), shown ${received.length}, refused ${refused.length}, ` +
+        `unanswered ${unanswered.length}`,
     );
 
-    assert.deepEqual(refused, [], 'haproxy sent every publish to a live gateway');
+    assert.deepEqual(refused, [], 'no publish was refused');
+    assert.ok(unanswered.length <= 2, `only publishes in flight at the crash go unanswered: ${JSON.stringify(unanswered)}`);
     assert.ok(during > 0, 'events were published while the page had no stream');
-    assert.deepEqual(received, accepted.map((a) => a.n), 'every event exactly once, in order');
+    const maybe = new Set(unanswered.map((u) => u.n));
+    assert.equal(new Set(received).size, received.length, 'no event shown twice');
+    assert.deepEqual([...received].sort((a, b) => a - b), received, 'events shown in publish order');
+    assert.deepEqual(received.filter((n) => !maybe.has(n)), accepted.map((a) => a.n), 'every accepted event exactly once, in order');
     assert.deepEqual(welcomes, [victim.id, survivor.id], 'one welcome from each gateway');
     assert.equal(await page.textContent('#state'), 'open');
     // The interrupted stream may log a network error; nothing on the page may throw.

@@ -18,20 +18,26 @@ internal sealed class ConnectionSweeper(ConnectionRegistry registry, TimeProvide
 
     private static readonly byte[] CommentHeartbeat = SseFrames.Comment("heartbeat");
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    // Two timers: token expiry is checked every second, heartbeats go out on their own interval (scheduling them off
+    // the one-second tick would skip a beat whenever a tick fires a little early).
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        Task.WhenAll(ExpireLoopAsync(stoppingToken), HeartbeatLoopAsync(stoppingToken));
+
+    private async Task ExpireLoopAsync(CancellationToken stoppingToken)
     {
         using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1), time);
-        var interval = TimeSpan.FromSeconds(heartbeat.Value.IntervalSeconds);
-        var nextHeartbeat = time.GetUtcNow() + interval;
         while (await timer.WaitForNextTickAsync(stoppingToken))
         {
-            var now = time.GetUtcNow();
-            ExpireTokens(now);
-            if (now >= nextHeartbeat)
-            {
-                nextHeartbeat = now + interval;
-                SendHeartbeats(now);
-            }
+            ExpireTokens(time.GetUtcNow());
+        }
+    }
+
+    private async Task HeartbeatLoopAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(heartbeat.Value.IntervalSeconds), time);
+        while (await timer.WaitForNextTickAsync(stoppingToken))
+        {
+            SendHeartbeats(time.GetUtcNow());
         }
     }
 
