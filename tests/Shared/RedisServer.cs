@@ -91,7 +91,7 @@ public sealed class RedisServer : IAsyncLifetime, IAsyncDisposable
         _process.ErrorDataReceived += (_, _) => { };
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
-        Track(_process);
+        ChildProcesses.Track(_process);
 
         var deadline = Stopwatch.StartNew();
         while (!await RedisWire.PingAsync(Port, cancellationToken).ConfigureAwait(false))
@@ -131,7 +131,7 @@ public sealed class RedisServer : IAsyncLifetime, IAsyncDisposable
         }
         finally
         {
-            Untrack(process);
+            ChildProcesses.Untrack(process);
             process.Dispose();
         }
     }
@@ -233,45 +233,6 @@ public sealed class RedisServer : IAsyncLifetime, IAsyncDisposable
         finally
         {
             InstallLock.Release();
-        }
-    }
-
-    // Kill servers a crashed or aborted test run leaves behind when the test host exits.
-    private static readonly HashSet<Process> Running = [];
-
-    static RedisServer()
-    {
-        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
-        {
-            lock (Running)
-            {
-                foreach (var process in Running)
-                {
-                    try
-                    {
-                        process.Kill();
-                    }
-                    catch (InvalidOperationException)
-                    {
-                    }
-                }
-            }
-        };
-    }
-
-    private static void Track(Process process)
-    {
-        lock (Running)
-        {
-            Running.Add(process);
-        }
-    }
-
-    private static void Untrack(Process process)
-    {
-        lock (Running)
-        {
-            Running.Remove(process);
         }
     }
 }

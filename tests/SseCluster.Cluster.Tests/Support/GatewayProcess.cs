@@ -58,7 +58,7 @@ public sealed class GatewayProcess : IAsyncDisposable
         process.ErrorDataReceived += (_, e) => gateway.Log(e.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        Track(process);
+        ChildProcesses.Track(process);
 
         try
         {
@@ -143,7 +143,7 @@ public sealed class GatewayProcess : IAsyncDisposable
         }
         finally
         {
-            Untrack(_process);
+            ChildProcesses.Untrack(_process);
             _process.Dispose();
         }
     }
@@ -158,45 +158,6 @@ public sealed class GatewayProcess : IAsyncDisposable
         lock (_output)
         {
             _output.Add(line);
-        }
-    }
-
-    // A test run that aborts must not leave gateway processes behind.
-    private static readonly HashSet<Process> Running = [];
-
-    static GatewayProcess()
-    {
-        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
-        {
-            lock (Running)
-            {
-                foreach (var process in Running)
-                {
-                    try
-                    {
-                        process.Kill();
-                    }
-                    catch (InvalidOperationException)
-                    {
-                    }
-                }
-            }
-        };
-    }
-
-    private static void Track(Process process)
-    {
-        lock (Running)
-        {
-            Running.Add(process);
-        }
-    }
-
-    private static void Untrack(Process process)
-    {
-        lock (Running)
-        {
-            Running.Remove(process);
         }
     }
 }

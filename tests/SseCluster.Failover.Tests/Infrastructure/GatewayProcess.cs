@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using SseCluster.Tests.Infrastructure;
+using SseCluster.Tests.Shared;
 
 namespace SseCluster.Failover.Tests.Infrastructure;
 
@@ -12,30 +13,8 @@ namespace SseCluster.Failover.Tests.Infrastructure;
 /// </summary>
 internal sealed class GatewayProcess : IAsyncDisposable
 {
-    private static readonly HashSet<Process> Running = [];
     private readonly Process _process;
     private readonly ConcurrentQueue<string> _output = new();
-
-    static GatewayProcess()
-    {
-        // Whatever a failed or aborted run leaves behind dies with the test host.
-        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
-        {
-            lock (Running)
-            {
-                foreach (var process in Running)
-                {
-                    try
-                    {
-                        process.Kill();
-                    }
-                    catch (InvalidOperationException)
-                    {
-                    }
-                }
-            }
-        };
-    }
 
     private GatewayProcess(string gatewayId, int port, Process process)
     {
@@ -109,10 +88,7 @@ internal sealed class GatewayProcess : IAsyncDisposable
         }
         finally
         {
-            lock (Running)
-            {
-                Running.Remove(_process);
-            }
+            ChildProcesses.Untrack(_process);
 
             _process.Dispose();
         }
@@ -160,10 +136,7 @@ internal sealed class GatewayProcess : IAsyncDisposable
         }
 
         var process = Process.Start(start) ?? throw new InvalidOperationException("dotnet did not start");
-        lock (Running)
-        {
-            Running.Add(process);
-        }
+        ChildProcesses.Track(process);
 
         return new GatewayProcess(gatewayId, port, process);
     }
