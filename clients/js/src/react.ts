@@ -6,7 +6,8 @@
  *   <App />
  * </SSEProvider>
  *
- * const { isConnected, connectionId } = useSSE();
+ * const { isConnected, connectionId } = useSSE();          // the provider's connection
+ * const own = useSSE({ url, topics: ['room-7'] });         // or one of this component's own
  * useSSEEvent('notice', (e) => toast(e.data.title));
  * ```
  */
@@ -108,12 +109,45 @@ export function useSSEClient(): SseClient {
   return client;
 }
 
+/** Options of `useSSE(options)`: the client's options, plus `autoConnect` (default true). */
+export type UseSSEOptions = Omit<SSEProviderProps, 'children' | 'client'>;
+
 /**
- * The shared connection: its state and the functions to use it. (Seed 003's
- * `useSSEContext`; also exported under that name.)
+ * A connection's state and the functions to use it (seed 003's `useSSE`).
+ *
+ * - `useSSE(options)` opens a connection of its own for this component: connected on mount
+ *   (unless `autoConnect: false`), disconnected on unmount, reopened when a connection option
+ *   (url, topics, transport, …) changes.
+ * - `useSSE()` uses the shared connection of the nearest `SSEProvider` (seed 003's `useSSEContext`).
  */
-export function useSSE(): SSEContextValue {
-  const client = useSSEClient();
+export function useSSE(options?: UseSSEOptions): SSEContextValue {
+  const shared = useContext(SSEContext);
+  const latest = useRef(options);
+  latest.current = options;
+  const key = options ? connectionKey(options) : null;
+  const own = useMemo(
+    () => (key === null ? null : createClient(latest as { current: SSEProviderProps })),
+    [key],
+  );
+  const autoConnect = options?.autoConnect ?? true;
+  useEffect(() => {
+    if (!own || !autoConnect) return undefined;
+    own.connect();
+    return () => {
+      own.disconnect();
+    };
+  }, [own, autoConnect]);
+  const client = own ?? shared;
+  if (!client) throw new Error('useSSE() needs options, or an <SSEProvider> above it');
+  return useConnectionState(client);
+}
+
+/** The shared connection of the nearest `SSEProvider` (seed 003's name). */
+export function useSSEContext(): SSEContextValue {
+  return useConnectionState(useSSEClient());
+}
+
+function useConnectionState(client: SseClient): SSEContextValue {
   const subscribeStore = useCallback((onChange: () => void) => client.on('change', onChange), [client]);
   const getSnapshot = useCallback((): SseClientSnapshot => client.getSnapshot(), [client]);
   const snapshot = useSyncExternalStore(subscribeStore, getSnapshot, getSnapshot);
@@ -146,15 +180,23 @@ export function useSSE(): SSEContextValue {
   );
 }
 
-/** Seed 003's name for `useSSE`. */
-export const useSSEContext = useSSE;
+/** Where the event hooks listen: a `useSSE(options)` result or client, else the provider's connection. */
+type EventSource_ = SseClient | SSEContextValue | undefined;
+
+function useSourceClient(source: EventSource_): SseClient {
+  const shared = useContext(SSEContext);
+  const client = source instanceof SseClient ? source : source?.client ?? shared;
+  if (!client) throw new Error('useSSEEvent needs an <SSEProvider> above it, or the connection to listen on');
+  return client;
+}
 
 /**
- * Calls `handler` for every event of `eventType` while the component is mounted. The
- * handler may change on every render without resubscribing.
+ * Calls `handler` for every event of `eventType` while the component is mounted, on the
+ * provider's connection or on `source` (a `useSSE(options)` result). The handler may change
+ * on every render without resubscribing.
  */
-export function useSSEEvent<T = any>(eventType: string, handler: SseEventHandler<T>): void {
-  const client = useSSEClient();
+export function useSSEEvent<T = any>(eventType: string, handler: SseEventHandler<T>, source?: EventSource_): void {
+  const client = useSourceClient(source);
   const latest = useRef(handler);
   latest.current = handler;
   useEffect(() => client.subscribe<T>(eventType, (event) => latest.current(event)), [client, eventType]);
@@ -164,8 +206,8 @@ export function useSSEEvent<T = any>(eventType: string, handler: SseEventHandler
  * Subscribes to several event types at once: `useSSEEvents({ notice: onNotice, reset: refetch })`.
  * Handlers may change on every render without resubscribing.
  */
-export function useSSEEvents(handlers: Record<string, SseEventHandler<any> | undefined>): void {
-  const client = useSSEClient();
+export function useSSEEvents(handlers: Record<string, SseEventHandler<any> | undefined>, source?: EventSource_): void {
+  const client = useSourceClient(source);
   const latest = useRef(handlers);
   latest.current = handlers;
   const types = Object.keys(handlers)

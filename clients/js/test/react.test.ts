@@ -135,6 +135,33 @@ describe('React bindings', () => {
     expect((server.streamCalls[1]!.init.signal as AbortSignal).aborted).toBe(true);
   });
 
+  it('useSSE(options) opens a connection of its own, closed on unmount, with events through useSSEEvent', async () => {
+    const server = new FakeFetch();
+    const stream = server.stream();
+    const scheduler = new ManualScheduler();
+    const notices: SseEvent[] = [];
+
+    function Standalone() {
+      const sse = useSSE({ url: 'http://gateway.test', transport: 'fetch', getToken: () => 'jwt', fetch: server.fetch, scheduler, topics: ['room-7'] });
+      useSSEEvent('notice', (e) => notices.push(e), sse);
+      return createElement('span', null, `${sse.connectionState}:${sse.connectionId ?? '-'}`);
+    }
+
+    render(createElement(Standalone));
+    await settle();
+    stream.write('event: welcome\nid: 0.0\ndata: ' + WELCOME('own-1') + '\n\nevent: notice\nid: 1.0\ndata: {"n":1}\n\n');
+    await settle();
+    expect(container!.textContent).toBe('open:own-1');
+    expect(notices.map((e) => e.data)).toEqual([{ n: 1 }]);
+    const live = server.streamCalls.filter((c) => !(c.init.signal as AbortSignal).aborted);
+    expect(live).toHaveLength(1);
+    expect(live[0]!.url).toContain('topics=room-7');
+
+    act(() => root!.unmount());
+    root = undefined;
+    expect(server.streamCalls.every((c) => (c.init.signal as AbortSignal).aborted)).toBe(true);
+  });
+
   it('throws a clear error outside a provider', () => {
     function Orphan() {
       useSSE();
