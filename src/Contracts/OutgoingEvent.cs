@@ -64,5 +64,6 @@ public sealed class OutgoingEvent
         }
     }
 
+    /// <summary>For callers that already parsed <paramref name="data"/> as one JSON value and checked the event type.</summary>
     internal static OutgoingEvent Trusted(string? eventType, string data) => new(eventType, data);
 }

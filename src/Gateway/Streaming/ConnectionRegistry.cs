@@ -20,8 +20,6 @@ internal sealed class ConnectionRegistry(StreamAttachments attachments)
 
     public ICollection<SseConnection> All => _byId.Values;
 
-    public IEnumerable<SseConnection> Snapshot() => _byId.Values;
-
     public int CountForUser(string userId) => _byUser.TryGetValue(userId, out var set) ? set.Count : 0;
 
     public SseConnection? Find(string connectionId) => _byId.GetValueOrDefault(connectionId);

@@ -30,7 +30,7 @@ internal sealed partial class ShutdownDrain(
         var perWave = Math.Max(1, (int)Math.Ceiling(total / (double)waves));
         for (var wave = 0; wave < waves && registry.Count > 0; wave++)
         {
-            foreach (var connection in registry.Snapshot().Where(c => !c.CloseQueued).Take(perWave).ToList())
+            foreach (var connection in registry.All.Where(c => !c.CloseQueued).Take(perWave).ToList())
             {
                 if (!connection.TryClose(CloseBody))
                 {
@@ -45,7 +45,7 @@ internal sealed partial class ShutdownDrain(
         }
 
         // Whatever connected meanwhile, or did not take its close, goes now.
-        foreach (var connection in registry.Snapshot())
+        foreach (var connection in registry.All)
         {
             if (!connection.TryClose(CloseBody))
             {

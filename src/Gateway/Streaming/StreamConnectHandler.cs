@@ -45,14 +45,13 @@ internal sealed partial class StreamConnectHandler(
             return;
         }
 
-        if (ParseRequest(context.Request, caller) is { } problem)
+        if (ParseRequest(context.Request, caller, out var topics) is { } problem)
         {
             metrics.Refused.Add(1, new KeyValuePair<string, object?>("reason", "bad-request"));
             await problem.ExecuteAsync(context);
             return;
         }
 
-        var topics = SortedTopics(context.Request);
         if (caller.UserId is { } blockedUser && await IsBlockedAsync(blockedUser, aborted))
         {
             // 204 is the one answer that makes EventSource stop retrying without an error.
@@ -248,8 +247,10 @@ internal sealed partial class StreamConnectHandler(
         }
     }
 
-    private IResult? ParseRequest(HttpRequest request, Caller caller)
+    /// <summary>Checks the query; on success <paramref name="topics"/> holds the requested topics, distinct and sorted.</summary>
+    private IResult? ParseRequest(HttpRequest request, Caller caller, out string[] topics)
     {
+        topics = [];
         if (request.Query["clientId"].ToString() is { Length: > 0 } clientId && !Identifiers.IsValidClientId(clientId))
         {
             return Problems.Field("clientId", "must be 1-128 printable characters without commas or braces");
@@ -261,7 +262,8 @@ internal sealed partial class StreamConnectHandler(
             return null;
         }
 
-        var topics = raw.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Distinct(StringComparer.Ordinal).ToArray();
+        topics = raw.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Distinct(StringComparer.Ordinal).ToArray();
+        Array.Sort(topics, StringComparer.Ordinal);
         if (topics.Length > limits.Value.MaxTopicsPerConnection)
         {
             return Problems.Field("topics", $"at most {limits.Value.MaxTopicsPerConnection} topics per connection");
@@ -281,16 +283,6 @@ internal sealed partial class StreamConnectHandler(
         }
 
         return null;
-    }
-
-    private static string[] SortedTopics(HttpRequest request)
-    {
-        var topics = request.Query["topics"].ToString()
-            .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            .Distinct(StringComparer.Ordinal)
-            .ToArray();
-        Array.Sort(topics, StringComparer.Ordinal);
-        return topics;
     }
 
     private static string NewConnectionId()
