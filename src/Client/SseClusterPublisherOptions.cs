@@ -1,23 +1,31 @@
+using SseCluster.Contracts.Routing;
+
 namespace SseCluster.Client;
 
 /// <summary>
-/// Settings of the publisher library. They must match the gateways' (<c>SseCluster:Redis:Prefix</c>,
-/// <c>SseCluster:History</c>): the publisher appends to the same streams with the same bounds.
+/// The publisher library configured in code. The names match the gateways' configuration keys, so a service that
+/// shares the gateways' configuration section can use <c>AddSseClusterPublisher(configuration)</c> instead.
 /// </summary>
 public sealed class SseClusterPublisherOptions
 {
-    /// <summary>The Redis the gateways route through: <c>127.0.0.1:6379</c>, or several endpoints of a Redis Cluster. Required.</summary>
+    /// <summary>
+    /// The Redis the gateways' silos keep their membership in (<c>SseCluster:Redis:Configuration</c>): one endpoint, or
+    /// several endpoints of a Redis Cluster. Required.
+    /// </summary>
     public string? RedisConfiguration { get; set; }
 
-    /// <summary>The key prefix the gateways use (<c>SseCluster:Redis:Prefix</c>). Default <c>sse</c>.</summary>
-    public string Prefix { get; set; } = "sse";
+    /// <summary>The gateways' cluster (<c>SseCluster:Orleans:ClusterId</c>). Default <c>ssecluster</c>.</summary>
+    public string ClusterId { get; set; } = SseClusterIdentity.DefaultClusterId;
 
-    /// <summary>Events kept per stream (<c>SseCluster:History:MaxEventsPerStream</c>). Default 1,000.</summary>
-    public int MaxEventsPerStream { get; set; } = 1000;
+    /// <summary>The gateways' service (<c>SseCluster:Orleans:ServiceId</c>). Default <c>ssecluster</c>.</summary>
+    public string ServiceId { get; set; } = SseClusterIdentity.DefaultServiceId;
 
-    /// <summary>How long events are kept, in seconds (<c>SseCluster:History:MaxAgeSeconds</c>). Default 3,600.</summary>
-    public int MaxAgeSeconds { get; set; } = 3600;
+    /// <summary>See <see cref="PublisherOptions.AttemptTimeoutMilliseconds"/>. Default 2,000.</summary>
+    public int AttemptTimeoutMilliseconds { get; set; } = 2000;
 
-    /// <summary>How long a disconnect with <c>reconnect: false</c> keeps the user out (<c>SseCluster:Limits:ReconnectBlockSeconds</c>). Default 60.</summary>
+    /// <summary>See <see cref="PublisherOptions.RetryForSeconds"/>. Default 10.</summary>
+    public double RetryForSeconds { get; set; } = 10;
+
+    /// <summary>How long a disconnect with <c>reconnect: false</c> keeps the user out, in seconds. Default 60.</summary>
     public int ReconnectBlockSeconds { get; set; } = 60;
 }

@@ -6,10 +6,11 @@ namespace SseCluster.Contracts;
 /// <summary>What a publisher sends: an optional event type and JSON data.</summary>
 public sealed class OutgoingEvent
 {
-    private OutgoingEvent(string? eventType, string data)
+    private OutgoingEvent(string? eventType, string data, Guid? publishId = null)
     {
         EventType = eventType;
         Data = data;
+        PublishId = publishId;
     }
 
     /// <summary>Null for the default <c>message</c> type.</summary>
@@ -17,6 +18,26 @@ public sealed class OutgoingEvent
 
     /// <summary>JSON text, delivered to browsers exactly as given.</summary>
     public string Data { get; }
+
+    /// <summary>
+    /// Identifies this publish: publishing the same event again with the same id (a retry after a timeout, say) within
+    /// the cluster's idempotency window stores nothing new and answers with the first receipt's sequences. Null: the
+    /// publisher gives each call its own id (and reuses it for its own retries).
+    /// </summary>
+    public Guid? PublishId { get; }
+
+    /// <summary>The same event with a publish id (see <see cref="PublishId"/>).</summary>
+    public OutgoingEvent WithPublishId(Guid publishId) => new(EventType, Data, publishId);
+
+    /// <summary>
+    /// The same event with a publish id derived from <paramref name="idempotencyKey"/> (any text that names this
+    /// publish, such as <c>order-42-shipped</c>): the same key always gives the same id.
+    /// </summary>
+    public OutgoingEvent WithIdempotencyKey(string idempotencyKey)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(idempotencyKey);
+        return WithPublishId(PublishIds.FromKey(idempotencyKey));
+    }
 
     /// <summary>An event whose data is already JSON text. The text is checked to be one JSON value.</summary>
     /// <exception cref="ArgumentException">The event type or the JSON is invalid.</exception>

@@ -5,8 +5,10 @@ namespace SseCluster.Contracts;
 /// its user stream, the broadcast stream and each topic in sorted order — so <c>Last-Event-ID</c>
 /// alone lets any gateway resume the connection exactly:
 /// <c>&lt;user&gt;.&lt;broadcast&gt;[.&lt;topic…&gt;~&lt;fingerprint&gt;]</c>, numbers in lowercase base 36.
+/// Each position is a sequence, followed by <c>-&lt;epoch&gt;</c> once the stream has one: a stream the store lost
+/// and started again has another epoch, so an old position is never taken for a place in the new stream.
 /// The fingerprint hashes the sorted topic list, so positions are never applied to another topic set.
-/// Ids contain only <c>[0-9a-z.~]</c>: never CR, LF or NUL.
+/// Ids contain only <c>[0-9a-z.~-]</c>: never CR, LF or NUL.
 /// </summary>
 public static class ResumePosition
 {
@@ -17,13 +19,18 @@ public static class ResumePosition
 
     private const string Digits = "0123456789abcdefghijklmnopqrstuvwxyz";
     private const int MaxDigits = 13; // long.MaxValue in base 36
+    private const int MaxEpochDigits = 6; // int.MaxValue in base 36
 
     /// <summary>The longest id <paramref name="streamCount"/> positions can need, in bytes.</summary>
-    public static int MaxLength(int streamCount) => streamCount * (MaxDigits + 1) + 8;
+    public static int MaxLength(int streamCount) => streamCount * (MaxDigits + 1 + MaxEpochDigits + 1) + 8;
 
     /// <summary>Writes the id as ASCII into <paramref name="destination"/> (at least <see cref="MaxLength"/> bytes).</summary>
+    /// <param name="positions">The sequence reached in each stream.</param>
+    /// <param name="epochs">Each stream's epoch; 0 where the stream has none yet.</param>
+    /// <param name="topicFingerprint">See <see cref="Fingerprint"/>.</param>
+    /// <param name="destination">At least <see cref="MaxLength"/> bytes.</param>
     /// <returns>The number of bytes written.</returns>
-    public static int Write(ReadOnlySpan<long> positions, uint topicFingerprint, Span<byte> destination)
+    public static int Write(ReadOnlySpan<long> positions, ReadOnlySpan<int> epochs, uint topicFingerprint, Span<byte> destination)
     {
         var at = 0;
         for (var i = 0; i < positions.Length; i++)
@@ -34,6 +41,11 @@ public static class ResumePosition
             }
 
             at += WriteBase36((ulong)positions[i], destination[at..]);
+            if (epochs[i] > 0)
+            {
+                destination[at++] = (byte)'-';
+                at += WriteBase36((ulong)epochs[i], destination[at..]);
+            }
         }
 
         if (positions.Length > FirstTopicIndex)
@@ -46,19 +58,20 @@ public static class ResumePosition
     }
 
     /// <summary>The id as a string.</summary>
-    public static string Format(ReadOnlySpan<long> positions, uint topicFingerprint)
+    public static string Format(ReadOnlySpan<long> positions, ReadOnlySpan<int> epochs, uint topicFingerprint)
     {
         Span<byte> buffer = stackalloc byte[MaxLength(positions.Length)];
-        var length = Write(positions, topicFingerprint, buffer);
+        var length = Write(positions, epochs, topicFingerprint, buffer);
         return System.Text.Encoding.ASCII.GetString(buffer[..length]);
     }
 
     /// <summary>
-    /// Parses an id into <paramref name="positions"/> (<paramref name="streamCount"/> long). Topic positions
-    /// are filled only when the id was made for the same topic set (<paramref name="expectedFingerprint"/>);
-    /// otherwise only the user and broadcast positions are, and the outcome says so.
+    /// Parses an id into <paramref name="positions"/> and <paramref name="epochs"/> (<paramref name="streamCount"/>
+    /// long each; epoch 0 where the id carries none). Topic positions are filled only when the id was made for the same
+    /// topic set (<paramref name="expectedFingerprint"/>); otherwise only the user and broadcast positions are, and the
+    /// outcome says so.
     /// </summary>
-    public static ParseOutcome TryParse(string? text, int streamCount, uint expectedFingerprint, Span<long> positions)
+    public static ParseOutcome TryParse(string? text, int streamCount, uint expectedFingerprint, Span<long> positions, Span<int> epochs)
     {
         if (string.IsNullOrEmpty(text) || text.Length > MaxLength(Math.Max(streamCount, 34)))
         {
@@ -80,14 +93,24 @@ public static class ResumePosition
         }
 
         Span<long> parsed = stackalloc long[64];
+        Span<int> parsedEpochs = stackalloc int[64];
         var count = 0;
         foreach (var range in body.Split('.'))
         {
-            if (count == parsed.Length || !TryParseBase36(body[range], out var value) || value > long.MaxValue)
+            var part = body[range];
+            var dash = part.IndexOf('-');
+            ulong epoch = 0;
+            if (dash >= 0 && (!TryParseBase36(part[(dash + 1)..], out epoch) || epoch is 0 or > int.MaxValue))
             {
                 return ParseOutcome.Invalid;
             }
 
+            if (count == parsed.Length || !TryParseBase36(dash >= 0 ? part[..dash] : part, out var value) || value > long.MaxValue)
+            {
+                return ParseOutcome.Invalid;
+            }
+
+            parsedEpochs[count] = (int)epoch;
             parsed[count++] = (long)value;
         }
 
@@ -98,6 +121,8 @@ public static class ResumePosition
 
         positions[UserIndex] = parsed[UserIndex];
         positions[BroadcastIndex] = parsed[BroadcastIndex];
+        epochs[UserIndex] = parsedEpochs[UserIndex];
+        epochs[BroadcastIndex] = parsedEpochs[BroadcastIndex];
         var sameTopics = count == streamCount && (count == FirstTopicIndex || fingerprint == expectedFingerprint);
         if (!sameTopics)
         {
@@ -105,6 +130,7 @@ public static class ResumePosition
         }
 
         parsed[FirstTopicIndex..count].CopyTo(positions[FirstTopicIndex..]);
+        parsedEpochs[FirstTopicIndex..count].CopyTo(epochs[FirstTopicIndex..]);
         return ParseOutcome.Complete;
     }
 

@@ -1,6 +1,8 @@
 namespace SseCluster.Contracts;
 
 /// <summary>The kind of a routing grain's stream.</summary>
+[GenerateSerializer]
+[Alias("sse.StreamKind")]
 public enum StreamKind : byte
 {
     /// <summary>Events sent to one user.</summary>
@@ -15,6 +17,9 @@ public enum StreamKind : byte
 /// Names one stream: a user's (<c>u:42</c>), a topic's (<c>t:room-7</c>) or the broadcast stream (<c>b</c>).
 /// Each stream numbers its events 1, 2, 3, … without gaps and keeps a bounded history.
 /// </summary>
+[GenerateSerializer]
+[Immutable]
+[Alias("sse.StreamKey")]
 public readonly record struct StreamKey
 {
     /// <summary>The broadcast stream.</summary>
@@ -26,10 +31,15 @@ public readonly record struct StreamKey
         Name = name;
     }
 
+    [Id(0)]
     public StreamKind Kind { get; }
 
     /// <summary>The user id or topic name; empty for the broadcast stream.</summary>
+    [Id(1)]
     public string Name { get; }
+
+    /// <summary>The grain key of this stream's <see cref="Routing.IStreamGrain"/>: the same as <see cref="ToString"/>.</summary>
+    public string GrainKey => ToString();
 
     /// <summary>The stream of one user. Throws if <paramref name="userId"/> is not a valid user id.</summary>
     public static StreamKey ForUser(string userId)

@@ -136,6 +136,7 @@ public sealed class GatewayCrashTests(ITestOutputHelper output)
         long delivered = 0, lost = 0, duplicated = 0, outOfOrder = 0, stray = 0, unacknowledged = 0;
         var moveTimes = new List<double>();
         var positions = new long[2];
+        var epochs = new int[2];
         foreach (var client in clients)
         {
             var mine = sendsByUser.TryGetValue(client.UserId, out var list) ? list : [];
@@ -163,7 +164,7 @@ public sealed class GatewayCrashTests(ITestOutputHelper output)
                 }
 
                 // The event's id carries its position in the user and the broadcast stream.
-                if (ResumePosition.TryParse(delivery.Id, 2, 0, positions) != ResumePosition.ParseOutcome.Complete)
+                if (ResumePosition.TryParse(delivery.Id, 2, 0, positions, epochs) != ResumePosition.ParseOutcome.Complete)
                 {
                     problems.Add($"client {client.Index}: event {nonce} has an unreadable id '{delivery.Id}'");
                     continue;

@@ -6,20 +6,19 @@ using SseCluster.Tests.Infrastructure;
 namespace SseCluster.Failover.Tests;
 
 /// <summary>
-/// A gateway that dies without a word stops renewing its leases: with <c>PresenceRefreshSeconds=1</c> it must be gone
-/// from <c>/sse/stats</c> on a survivor, with its connections, within three refresh intervals of the SIGKILL.
+/// A gateway that dies without a word (SIGKILL) leaves <c>/sse/stats</c> and the listings on the survivors, with its
+/// connections, within seconds: the gateways themselves answer for their connections, so a dead one has nothing to
+/// answer with, and membership soon declares its silo dead.
 /// </summary>
 public sealed class PresenceExpiryTests(ITestOutputHelper output)
 {
-    private const double RefreshSeconds = 1;
+    // Loose on purpose: the time is reported, and the bound only catches a gateway that never leaves.
+    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(15);
 
     [Fact]
-    public async Task KilledGateway_DisappearsFromStats_WithinThreeRefreshIntervals()
+    public async Task KilledGateway_DisappearsFromStatsAndListings_WithinSeconds()
     {
-        await using var cluster = await ProcessCluster.StartAsync(3, new Dictionary<string, string>
-        {
-            ["SseCluster__Redis__PresenceRefreshSeconds"] = RefreshSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture),
-        });
+        await using var cluster = await ProcessCluster.StartAsync(3);
         var victim = cluster.Gateways[2];
         var survivor = cluster.Gateways[0];
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
@@ -61,7 +60,7 @@ public sealed class PresenceExpiryTests(ITestOutputHelper output)
             victim.Kill();
             TimeSpan? goneAfter = null;
             var lastSeenAt = TimeSpan.Zero; // when the last stats call that still listed the victim started
-            while (killed.Elapsed < TimeSpan.FromSeconds(RefreshSeconds * 3 + 5))
+            while (killed.Elapsed < Bound)
             {
                 var asked = killed.Elapsed;
                 stats = await ProcessCluster.StatsAsync(http, survivor);
@@ -76,17 +75,9 @@ public sealed class PresenceExpiryTests(ITestOutputHelper output)
             }
 
             output.WriteLine($"{victim.GatewayId} last listed by a stats call started {lastSeenAt.TotalMilliseconds:F0} ms after SIGKILL, " +
-                             $"gone in one answered {goneAfter?.TotalMilliseconds:F0} ms after (refresh {RefreshSeconds} s, lease {RefreshSeconds * 3} s)");
+                             $"gone in one answered {goneAfter?.TotalMilliseconds:F0} ms after");
             output.WriteLine(stats.GetRawText());
             Assert.True(goneAfter is not null, $"{victim.GatewayId} still listed {killed.Elapsed.TotalSeconds:F1} s after SIGKILL: {stats.GetRawText()}");
-
-            // Its last refresh was before the kill and its lease is three intervals, so no stats call that starts
-            // later may list it (a few ms for the kill itself). The first call that does not list it is checked
-            // loosely: a slow answer on a busy machine is not the gateway's fault.
-            Assert.True(lastSeenAt <= TimeSpan.FromSeconds(RefreshSeconds * 3) + TimeSpan.FromMilliseconds(50),
-                $"{victim.GatewayId} was still listed by a stats call started {lastSeenAt.TotalMilliseconds:F0} ms after SIGKILL (3 intervals = {RefreshSeconds * 3000} ms)");
-            Assert.True(goneAfter <= TimeSpan.FromSeconds(RefreshSeconds * 3) + TimeSpan.FromSeconds(1),
-                $"{victim.GatewayId} disappeared only after {goneAfter?.TotalMilliseconds:F0} ms (3 intervals = {RefreshSeconds * 3000} ms)");
 
             // Its connections went with it; the survivors' are still counted, whichever node is asked.
             Assert.Equal(["gw-1", "gw-2"], ProcessCluster.GatewayIdsIn(stats).Order());

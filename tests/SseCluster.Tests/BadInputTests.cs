@@ -275,7 +275,7 @@ public sealed partial class BadInputTests(BadInputTests.Fixture fixture) : IClas
         return rows.ToDictionary(r => r.Name);
     }
 
-    [GeneratedRegex("^[0-9a-z.~]*$")]
+    [GeneratedRegex("^[0-9a-z.~-]*$")]
     private static partial Regex IdPattern();
 
     /// <summary>One gateway for the class, default settings.</summary>

@@ -71,14 +71,15 @@ public sealed class FramingTests
     {
         var buffer = new ArrayBufferWriter<byte>();
         long[] positions = [42, 7, 1_000_000, 0];
+        int[] epochs = [99, 1, 123456, 0];
         var fingerprint = ResumePosition.Fingerprint(["a", "b"]);
-        SseFrames.WriteId(buffer, positions, fingerprint);
+        SseFrames.WriteId(buffer, positions, epochs, fingerprint);
         buffer.Write(SseFrames.FormatEvent("x", "{}"));
 
         var parser = SseParser.Create(new MemoryStream(buffer.WrittenSpan.ToArray()));
         var items = parser.Enumerate().ToList();
         Assert.Single(items);
-        Assert.Equal(ResumePosition.Format(positions, fingerprint), parser.LastEventId);
+        Assert.Equal(ResumePosition.Format(positions, epochs, fingerprint), parser.LastEventId);
         Assert.DoesNotContain('\n', parser.LastEventId);
     }
 
@@ -86,7 +87,7 @@ public sealed class FramingTests
     public void Checkpoint_MovesLastEventIdWithoutDispatchingAnEvent()
     {
         var buffer = new ArrayBufferWriter<byte>();
-        SseFrames.WriteCheckpoint(buffer, [5, 6], 0);
+        SseFrames.WriteCheckpoint(buffer, [5, 6], [0, 0], 0);
         buffer.Write(SseFrames.Comment("heartbeat"));
 
         var parser = SseParser.Create(new MemoryStream(buffer.WrittenSpan.ToArray()));

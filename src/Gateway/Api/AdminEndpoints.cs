@@ -3,7 +3,8 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Options;
 using SseCluster.Contracts;
-using SseCluster.Grains;
+using SseCluster.Contracts.Routing;
+using SseCluster.Gateway.Routing;
 
 namespace SseCluster.Gateway.Api;
 
@@ -20,7 +21,7 @@ internal static class AdminEndpoints
         return group;
     }
 
-    private static async Task<IResult> StatsAsync(HttpContext context, IConnectionDirectory directory, int? top)
+    private static async Task<IResult> StatsAsync(HttpContext context, ClusterDirectory directory, int? top)
     {
         if (top is < 0 or > 1000)
         {
@@ -30,23 +31,33 @@ internal static class AdminEndpoints
         return await Guard(async () => Results.Json(await directory.GetStatsAsync(top ?? 10, context.RequestAborted), SseJsonContext.Default.StatsResponse));
     }
 
-    private static async Task<IResult> UserConnectionsAsync(string userId, HttpContext context, IConnectionDirectory directory)
+    private static async Task<IResult> UserConnectionsAsync(string userId, HttpContext context, ClusterDirectory directory)
     {
         if (!Identifiers.IsValidUserId(userId))
         {
             return Problems.Field("userId", Identifiers.UserIdRule);
         }
 
-        return await Guard(async () => Results.Json(
-            await directory.GetUserConnectionsAsync(userId, context.RequestAborted),
-            SseJsonContext.Default.IReadOnlyListConnectionInfoDto));
+        return await Guard(async () =>
+        {
+            var connections = await directory.GetUserConnectionsAsync(userId, context.RequestAborted);
+            return Results.Json(connections.Select(ToDto).ToList(), SseJsonContext.Default.IReadOnlyListConnectionInfoDto);
+        });
     }
 
-    private static async Task<IResult> DisconnectUserAsync(string userId, HttpContext context, ISseEventPublisher publisher, IOptions<LimitsOptions> limits)
+    private static ConnectionInfoDto ToDto(ConnectionRecord c) =>
+        new(c.ConnectionId, c.Gateway, c.UserId, c.ClientId, c.Topics, c.ConnectedAt, c.RemoteAddress, c.UserAgent);
+
+    private static async Task<IResult> DisconnectUserAsync(string userId, HttpContext context, ISseEventPublisher publisher, RoutingCalls calls, IOptions<LimitsOptions> limits)
     {
         if (!Identifiers.IsValidUserId(userId))
         {
             return Problems.Field("userId", Identifiers.UserIdRule);
+        }
+
+        if (!calls.IsAvailable)
+        {
+            return Problems.Unavailable("this gateway has not joined the cluster yet");
         }
 
         var request = new DisconnectRequest();
@@ -73,7 +84,7 @@ internal static class AdminEndpoints
         });
     }
 
-    private static async Task<IResult> DeleteConnectionAsync(string connectionId, HttpContext context, IConnectionDirectory directory, IControlBus control)
+    private static async Task<IResult> DeleteConnectionAsync(string connectionId, HttpContext context, ClusterDirectory directory)
     {
         if (connectionId.Length > 64)
         {
@@ -81,22 +92,17 @@ internal static class AdminEndpoints
         }
 
         var caller = CallerGate.CallerOf(context);
-        return await Guard(async () =>
+        if (!caller.IsAdmin && caller.UserId is null)
         {
-            var connection = await directory.FindAsync(connectionId, context.RequestAborted);
-            if (connection is null)
-            {
-                return Problems.Status(StatusCodes.Status404NotFound, $"no gateway holds connection '{connectionId}'", "Not found");
-            }
+            return Problems.Forbidden("only an admin or the connection's own user may close it");
+        }
 
-            if (!caller.IsAdmin && (caller.UserId is null || caller.UserId != connection.UserId))
-            {
-                return Problems.Forbidden("only an admin or the connection's own user may close it");
-            }
-
-            await control.SendAsync(new ControlCommand(ControlTarget.Connection, connectionId, "disconnected", true), TimeSpan.Zero, context.RequestAborted);
-            return Results.NoContent();
-        });
+        // A user may close only their own connections; another user's id answers exactly like an unknown one.
+        var onlyUser = caller.IsAdmin ? null : caller.UserId;
+        return await Guard(async () =>
+            await directory.DisconnectConnectionAsync(connectionId, onlyUser, context.RequestAborted)
+                ? Results.NoContent()
+                : Problems.Status(StatusCodes.Status404NotFound, $"no connection '{connectionId}' that you may close", "Not found"));
     }
 
     private static async Task<IResult> Guard(Func<Task<IResult>> action)

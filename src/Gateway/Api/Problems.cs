@@ -19,5 +19,16 @@ internal static class Problems
 
     public static IResult Forbidden(string detail) => Status(StatusCodes.Status403Forbidden, detail, "Not allowed");
 
-    public static IResult Unavailable(string detail) => Status(StatusCodes.Status503ServiceUnavailable, detail, "Routing is unavailable");
+    /// <summary>503 with <c>Retry-After</c>: nothing was accepted, and trying again shortly is the right thing to do.</summary>
+    public static IResult Unavailable(string detail, int retryAfterSeconds = 2) =>
+        new WithRetryAfter(Status(StatusCodes.Status503ServiceUnavailable, detail, "The cluster is unavailable"), retryAfterSeconds);
+
+    private sealed class WithRetryAfter(IResult problem, int seconds) : IResult
+    {
+        public Task ExecuteAsync(HttpContext httpContext)
+        {
+            httpContext.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return problem.ExecuteAsync(httpContext);
+        }
+    }
 }

@@ -6,7 +6,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using SseCluster.Contracts;
 using SseCluster.Gateway.Observability;
-using SseCluster.Grains;
+using SseCluster.Gateway.Routing;
 
 namespace SseCluster.Gateway.Api;
 
@@ -59,7 +59,7 @@ internal static class PublishEndpoints
             return invalid;
         }
 
-        return await PublishAsync(metrics, () => publisher.SendToUsersAsync(userIds.ToArray(), Event(body.EventType, body.Data), context.RequestAborted));
+        return await PublishAsync(context, metrics, body.EventType, body.Data, evt => publisher.SendToUsersAsync(userIds.ToArray(), evt, context.RequestAborted));
     }
 
     private static async Task<IResult> BroadcastAsync(HttpContext context, ISseEventPublisher publisher, IOptions<LimitsOptions> limits, GatewayMetrics metrics)
@@ -92,7 +92,7 @@ internal static class PublishEndpoints
             }
         }
 
-        return await PublishAsync(metrics, () => publisher.BroadcastAsync(Event(body.EventType, body.Data), only?.ToArray(), context.RequestAborted));
+        return await PublishAsync(context, metrics, body.EventType, body.Data, evt => publisher.BroadcastAsync(evt, only?.ToArray(), context.RequestAborted));
     }
 
     private static async Task<IResult> PublishToTopicAsync(string topic, HttpContext context, ISseEventPublisher publisher, IOptions<LimitsOptions> limits, GatewayMetrics metrics)
@@ -113,7 +113,7 @@ internal static class PublishEndpoints
             return invalid;
         }
 
-        return await PublishAsync(metrics, () => publisher.PublishToTopicAsync(topic, Event(body.EventType, body.Data), context.RequestAborted));
+        return await PublishAsync(context, metrics, body.EventType, body.Data, evt => publisher.PublishToTopicAsync(topic, evt, context.RequestAborted));
     }
 
     private static IResult? Validate(string? eventType, JsonElement data)
@@ -134,20 +134,43 @@ internal static class PublishEndpoints
         return data.ValueKind == JsonValueKind.Undefined ? Problems.Field("data", "is required (any JSON value)") : null;
     }
 
-    // The data is the caller's JSON text exactly as sent, so the browser parses back what was published. The body was
-    // parsed and the event type checked (Validate) already, so the text is not parsed a second time.
-    private static OutgoingEvent Event(string? eventType, JsonElement data) => OutgoingEvent.Trusted(eventType, data.GetRawText());
+    /// <summary>The longest <c>Idempotency-Key</c> accepted.</summary>
+    public const int MaxIdempotencyKeyLength = 255;
 
-    private static async Task<IResult> PublishAsync(GatewayMetrics metrics, Func<Task<PublishReceipt>> publish)
+    // The data is the caller's JSON text exactly as sent, so the browser parses back what was published. The body was
+    // parsed and the event type checked (Validate) already, so the text is not parsed a second time. An
+    // Idempotency-Key makes the publish id, scoped to the caller, so two callers' keys never collide.
+    private static async Task<IResult> PublishAsync(HttpContext context, GatewayMetrics metrics, string? eventType, JsonElement data, Func<OutgoingEvent, Task<PublishReceipt>> publish)
     {
+        if (!context.RequestServices.GetRequiredService<RoutingCalls>().IsAvailable)
+        {
+            return Problems.Unavailable("the event was not stored: this gateway has not joined the cluster yet");
+        }
+
+        var evt = OutgoingEvent.Trusted(eventType, data.GetRawText());
+        if (context.Request.Headers["Idempotency-Key"] is { Count: > 0 } keys)
+        {
+            var key = keys.ToString();
+            if (keys.Count > 1 || key.Length is 0 or > MaxIdempotencyKeyLength || key.Any(c => c is < ' ' or > '~'))
+            {
+                return Problems.Field("Idempotency-Key", $"one key of 1-{MaxIdempotencyKeyLength} printable ASCII characters");
+            }
+
+            evt = evt.WithIdempotencyKey(CallerGate.CallerOf(context).RateKey + "\n" + key);
+        }
+
         try
         {
-            var receipt = await publish();
+            var receipt = await publish(evt);
             metrics.Published.Add(1);
             return Results.Json(
                 new PublishResponse(receipt.Events.Select(e => new StreamSequenceDto(e.Stream.ToString(), e.Sequence)).ToList(), receipt.Gateways, receipt.Connections),
                 SseJsonContext.Default.PublishResponse,
                 statusCode: StatusCodes.Status202Accepted);
+        }
+        catch (PublishTooLargeException ex)
+        {
+            return Problems.Status(StatusCodes.Status413PayloadTooLarge, ex.Message, "The publish is too large");
         }
         catch (RoutingUnavailableException ex)
         {

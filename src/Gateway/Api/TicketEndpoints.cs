@@ -6,7 +6,7 @@ using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Options;
 using SseCluster.Contracts;
 using SseCluster.Gateway.Auth;
-using SseCluster.Grains;
+using SseCluster.Grains.Storage;
 
 namespace SseCluster.Gateway.Api;
 

@@ -36,10 +36,15 @@ internal sealed record Caller(
         Topics.Contains("*", StringComparer.Ordinal) || Topics.Contains(topic, StringComparer.Ordinal);
 }
 
-/// <summary>The outcome of authenticating a request: a caller, or why not.</summary>
-internal readonly record struct AuthResult(Caller? Caller, string? Failure)
+/// <summary>
+/// The outcome of authenticating a request: a caller, or why not. <see cref="Unavailable"/> means the credentials could
+/// not be checked right now (a ticket while the cluster's store is unreachable): the client should retry, not give up.
+/// </summary>
+internal readonly record struct AuthResult(Caller? Caller, string? Failure, bool Unavailable = false)
 {
     public static AuthResult Fail(string why) => new(null, why);
 
     public static AuthResult Ok(Caller caller) => new(caller, null);
+
+    public static AuthResult TryLater(string why) => new(null, why, Unavailable: true);
 }

@@ -3,7 +3,8 @@ using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Options;
-using SseCluster.Grains;
+using SseCluster.Contracts;
+using SseCluster.Grains.Storage;
 
 namespace SseCluster.Gateway.Auth;
 
@@ -31,7 +32,23 @@ internal sealed class CallerAuthenticator(
 
         if (context.Request.Query["ticket"] is [{ Length: > 0 } ticket])
         {
-            var grant = ticket.Length <= 128 ? await tickets.RedeemAsync(ticket, cancellationToken) : null;
+            string? grant;
+            try
+            {
+                grant = ticket.Length <= 128 ? await tickets.RedeemAsync(ticket, cancellationToken) : null;
+            }
+            catch (RoutingUnavailableException)
+            {
+                // The ticket cannot be checked now. A session cookie needs no store; otherwise the client retries later
+                // (200 + retry + close), never an error status EventSource would give up on.
+                if (context.Request.Cookies[session.Name] is { Length: > 0 } fallback && session.Validate(fallback) is { Caller: not null } byCookie)
+                {
+                    return byCookie;
+                }
+
+                return AuthResult.TryLater("tickets cannot be checked right now");
+            }
+
             if (grant is not null && JsonSerializer.Deserialize(grant, SessionJsonContext.Default.SessionGrant) is { } g)
             {
                 if (DateTimeOffset.FromUnixTimeSeconds(g.Exp) <= time.GetUtcNow())

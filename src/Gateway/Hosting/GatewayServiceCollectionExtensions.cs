@@ -7,11 +7,17 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using SseCluster.Client;
+using SseCluster.Contracts.Routing;
 using SseCluster.Gateway.Api;
 using SseCluster.Gateway.Auth;
 using SseCluster.Gateway.Observability;
+using SseCluster.Gateway.Routing;
 using SseCluster.Gateway.Streaming;
 using SseCluster.Grains;
+using SseCluster.Grains.Hosting;
+using SseCluster.Grains.Storage.Redis;
+using SseCluster.Grains.Streams;
 
 namespace SseCluster.Gateway.Hosting;
 
@@ -21,14 +27,35 @@ public static class GatewayServiceCollectionExtensions
     public const string CorsPolicy = "SseCluster";
 
     /// <summary>
-    /// Registers the gateway: options from <c>SseCluster:*</c> (validated at start), routing (in-memory, or Redis when
-    /// <c>SseCluster:Redis:Configuration</c> is set), streaming, auth, limits, metrics and graceful shutdown.
+    /// Registers the gateway: options from <c>SseCluster:*</c> (validated at start); a co-hosted Orleans silo with
+    /// SseCluster's grains — one node with in-memory stores, or a member of the cluster whose membership and stores are
+    /// in the Redis named by <c>SseCluster:Redis:Configuration</c>; streaming, auth, limits, metrics and graceful shutdown.
     /// </summary>
     public static IServiceCollection AddSseClusterGateway(this IServiceCollection services, IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(configuration);
         BindOptions(services, configuration);
-        services.AddSseClusterRouting(configuration);
+        var identity = new GatewayIdentity(
+            configuration["SseCluster:GatewayId"] is { Length: > 0 } id ? id : GatewayIdentity.DefaultName(),
+            DateTimeOffset.UtcNow);
+        services.AddSingleton(identity);
+
+        // The silo first: hosted services start in order, and everything below needs it. It starts in the background,
+        // so the gateway answers /healthz and /readyz while it joins.
+        services.AddOrleans(silo => silo.AddSseCluster(configuration, identity.Name));
+        SiloStartup.Replace(services);
+        services.AddSseClusterPublishing(configuration);
+        services.AddOptions<GatewayRoutingOptions>().Bind(configuration.GetSection(GatewayRoutingOptions.Section))
+            .Validate(o => o.RegistrationSeconds is >= 0.1 and <= 60, "SseCluster:Routing:RegistrationSeconds must be between 0.1 and 60")
+            .Validate(o => o.TailCheckSeconds is >= 0.1 and <= 3600, "SseCluster:Routing:TailCheckSeconds must be between 0.1 and 3600")
+            .Validate(o => o.CallTimeoutMilliseconds is >= 50 and <= 60_000, "SseCluster:Routing:CallTimeoutMilliseconds must be between 50 and 60000")
+            .ValidateOnStart();
+        services.AddSingleton<LocalGateway>();
+        services.AddSingleton<RoutingCalls>();
+        services.AddSingleton<LiveStreams>();
+        services.AddSingleton<GatewayEndpoint>();
+        services.AddSingleton<ClusterDirectory>();
+        services.AddHostedService<GatewayRegistrar>();
 
         // Stream URLs carry tickets (and, if enabled, access tokens): the request-start line that logs full URLs stays
         // off whatever the app's log levels are. This rule is more specific than "Microsoft.AspNetCore", so it wins.
@@ -49,8 +76,8 @@ public static class GatewayServiceCollectionExtensions
         services.AddSingleton<PublisherGate>();
         services.AddSingleton<AdminGate>();
         services.AddSingleton<AnyCallerGate>();
-        services.AddSingleton<InboxHost>();
-        services.AddHostedService(sp => sp.GetRequiredService<InboxHost>());
+        services.AddSingleton<StreamTailCheck>();
+        services.AddHostedService(sp => sp.GetRequiredService<StreamTailCheck>());
         services.AddHostedService<ConnectionSweeper>();
         services.AddSingleton<ShutdownDrain>();
         services.AddHostedService(sp => sp.GetRequiredService<ShutdownDrain>());
@@ -78,15 +105,6 @@ public static class GatewayServiceCollectionExtensions
             }
         }));
         return services;
-    }
-
-    /// <summary>Routing: Redis when <c>SseCluster:Redis:Configuration</c> is set, in-memory otherwise.</summary>
-    public static IServiceCollection AddSseClusterRouting(this IServiceCollection services, IConfiguration configuration)
-    {
-        ArgumentNullException.ThrowIfNull(configuration);
-        return string.IsNullOrWhiteSpace(configuration["SseCluster:Redis:Configuration"])
-            ? services.AddSseClusterInMemoryRouting(configuration)
-            : services.AddSseClusterRedisRouting(configuration);
     }
 
     /// <summary>
@@ -150,6 +168,14 @@ public static class GatewayServiceCollectionExtensions
         Check<ShutdownOptions>();
         Check<HistoryOptions>();
         Check<PublisherOptions>();
+        Check<GatewayRoutingOptions>();
+        Check<StreamGrainOptions>();
+        Check<SseClusterOrleansOptions>();
+        if (services.GetRequiredService<IConfiguration>()[SseClusterIdentity.RedisConfigurationKey] is { Length: > 0 })
+        {
+            Check<RedisStoreOptions>();
+        }
+
         return failures;
     }
 

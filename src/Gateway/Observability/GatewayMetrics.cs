@@ -18,7 +18,8 @@ internal sealed class GatewayMetrics : IDisposable
         SlowConsumerDisconnects = _meter.CreateCounter<long>("sse_slow_consumer_disconnects_total", description: "Connections cut because their queue overflowed.");
         Replayed = _meter.CreateCounter<long>("sse_replayed_events_total", description: "Events written from history (resume and gap fill).");
         Refused = _meter.CreateCounter<long>("sse_connections_refused_total", description: "Stream requests refused, by reason.");
-        Resets = _meter.CreateCounter<long>("sse_resets_total", description: "Reset notices sent because history did not cover a position.");
+        Resets = _meter.CreateCounter<long>("sse_resets_total", description: "Reset notices sent because history did not cover a position or a stream was started again.");
+        CatchUps = _meter.CreateCounter<long>("sse_stream_catch_ups_total", description: "Streams filled from the store because a live delivery never came.");
         WriteLatency = _meter.CreateHistogram<double>(
             "sse_write_latency_seconds",
             unit: "s",
@@ -40,6 +41,8 @@ internal sealed class GatewayMetrics : IDisposable
     public Counter<long> Refused { get; }
 
     public Counter<long> Resets { get; }
+
+    public Counter<long> CatchUps { get; }
 
     public Histogram<double> WriteLatency { get; }
 

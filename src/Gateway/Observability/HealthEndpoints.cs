@@ -1,8 +1,9 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using SseCluster.Gateway.Routing;
 using SseCluster.Gateway.Streaming;
-using SseCluster.Grains;
+using SseCluster.Grains.Storage;
 
 namespace SseCluster.Gateway.Observability;
 
@@ -12,12 +13,12 @@ internal static class HealthEndpoints
     public static IEndpointRouteBuilder MapHealthEndpoints(this IEndpointRouteBuilder endpoints)
     {
         endpoints.MapGet("/healthz", () => Results.Text("ok\n"));
-        endpoints.MapGet("/readyz", (ConnectionAdmission admission, IRoutingHealth routing, InboxHost inbox) =>
+        endpoints.MapGet("/readyz", (ConnectionAdmission admission, IStreamHistory history, LocalGateway gateway) =>
         {
             var reason = admission.IsDraining ? "draining"
                 : admission.IsFull ? "at connection capacity"
-                : !routing.IsAvailable ? "routing unavailable"
-                : !inbox.IsOpen ? "not yet joined the routing layer"
+                : !gateway.IsJoined ? "not yet joined the cluster"
+                : !history.IsAvailable ? "the stream store is unavailable"
                 : null;
             return reason is null
                 ? Results.Text("ready\n")

@@ -1,11 +1,14 @@
 using System.Collections.Concurrent;
 using SseCluster.Contracts;
+using SseCluster.Contracts.Routing;
 
 namespace SseCluster.Gateway.Streaming;
 
 /// <summary>
-/// This node's open connections, indexed by id, user and topic for delivery. Adding a connection attaches its user
-/// and topic streams in the routing layer before it returns, so no live event published afterwards can miss it.
+/// This node's open connections, indexed by id, user and topic for delivery, and the one place a connection is
+/// announced to the cluster: adding it attaches its streams (user, broadcast, topics) before it returns, so no live
+/// event published afterwards can miss it; removing it detaches them. Listings, stats and look-ups ask the gateways
+/// themselves, so there is nothing else to record — and nothing left behind when a gateway dies.
 /// </summary>
 internal sealed class ConnectionRegistry(StreamAttachments attachments)
 {
@@ -30,6 +33,21 @@ internal sealed class ConnectionRegistry(StreamAttachments attachments)
 
     public ICollection<SseConnection> ForTopic(string topic) =>
         _byTopic.TryGetValue(topic, out var set) ? set.Values : [];
+
+    /// <summary>Connections per user and the topics read here, for cluster-wide stats.</summary>
+    public GatewayPresence Presence()
+    {
+        var users = new Dictionary<string, int>(_byUser.Count, StringComparer.Ordinal);
+        foreach (var (userId, set) in _byUser)
+        {
+            if (!set.IsEmpty)
+            {
+                users[userId] = set.Count;
+            }
+        }
+
+        return new GatewayPresence(_byId.Count, users, [.. _byTopic.Keys]);
+    }
 
     /// <summary>
     /// Indexes the connection and attaches its streams. Returns false, registering nothing, when the user already holds
@@ -62,47 +80,45 @@ internal sealed class ConnectionRegistry(StreamAttachments attachments)
         {
             for (; attached < connection.Streams.Length; attached++)
             {
-                if (IsAttachable(connection, attached))
-                {
-                    await attachments.AcquireAsync(connection.Streams[attached], cancellationToken);
-                }
+                await attachments.AcquireAsync(connection.Streams[attached], cancellationToken);
             }
         }
         catch
         {
             Unindex(connection);
-            for (var i = 0; i < attached; i++)
-            {
-                if (IsAttachable(connection, i))
-                {
-                    await attachments.ReleaseAsync(connection.Streams[i], CancellationToken.None);
-                }
-            }
-
+            await ReleaseAsync(connection, attached);
             throw;
         }
 
         return true;
     }
 
-    public async Task RemoveAsync(SseConnection connection, CancellationToken cancellationToken)
+    /// <summary>
+    /// Unindexes the connection and detaches its streams. The connection leaves this node's listings and counts first,
+    /// whatever the cluster answers; a detach that fails only leaves the grain sending here for a while.
+    /// </summary>
+    public async Task RemoveAsync(SseConnection connection)
     {
-        if (!Unindex(connection))
+        if (Unindex(connection))
         {
-            return;
-        }
-
-        for (var i = 0; i < connection.Streams.Length; i++)
-        {
-            if (IsAttachable(connection, i))
-            {
-                await attachments.ReleaseAsync(connection.Streams[i], cancellationToken);
-            }
+            await ReleaseAsync(connection, connection.Streams.Length);
         }
     }
 
-    private static bool IsAttachable(SseConnection connection, int index) =>
-        index != ResumePosition.BroadcastIndex && (index != ResumePosition.UserIndex || connection.UserId is not null);
+    private async Task ReleaseAsync(SseConnection connection, int count)
+    {
+        for (var i = 0; i < count; i++)
+        {
+            try
+            {
+                await attachments.ReleaseAsync(connection.Streams[i], CancellationToken.None);
+            }
+            catch (RoutingUnavailableException)
+            {
+                // Logged by the call; the stream is released locally all the same.
+            }
+        }
+    }
 
     private bool Unindex(SseConnection connection)
     {

@@ -5,7 +5,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using SseCluster.Contracts;
 using SseCluster.Gateway.Observability;
-using SseCluster.Grains;
+using SseCluster.Grains.Storage;
 
 namespace SseCluster.Gateway.Streaming;
 
@@ -13,17 +13,19 @@ namespace SseCluster.Gateway.Streaming;
 /// The single writer of one connection. It writes the preamble, replays what the client missed, then drains the
 /// connection's queue in sequence order per stream: an event at or before the connection's position is a duplicate
 /// and is dropped; one past a gap first fills the gap from history, or sends <c>reset</c> when history no longer
-/// covers it. So a client sees every event of each stream once, in order, whichever way it arrived.
+/// covers it. An event under another epoch than the connection's means the store lost the stream and started it
+/// again: the client gets <c>reset</c>, then every event of the new epoch. So a client sees every event of each
+/// stream once, in order, whichever way it arrived — or is told that it cannot.
 /// </summary>
 internal sealed partial class ConnectionWriter(
-    IStreamRouter router,
+    IStreamHistory history,
     GatewayMetrics metrics,
     IOptions<StreamOptions> streamOptions,
     ILogger<ConnectionWriter> logger)
 {
     private const int ReplayBatch = 256;
 
-    private IStreamRouter Router { get; } = router;
+    private IStreamHistory History { get; } = history;
 
     private GatewayMetrics Metrics { get; } = metrics;
 
@@ -34,7 +36,7 @@ internal sealed partial class ConnectionWriter(
     {
         var session = new Session(this, connection, output, cancellationToken);
         output.Write(SseFrames.Retry(streamOptions.Value.RetryMilliseconds));
-        SseFrames.WriteId(output, connection.Positions, connection.TopicFingerprint);
+        session.WriteId();
         output.Write(start.Welcome);
         if (start.ResetReason is { } reason)
         {
@@ -42,11 +44,11 @@ internal sealed partial class ConnectionWriter(
         }
 
         await session.FlushAsync(0);
-        for (var i = 0; i < connection.Streams.Length; i++)
+        for (var slot = 0; slot < connection.SlotCount; slot++)
         {
-            if (start.ReplayUpTo[i] > connection.Positions[i])
+            if (start.ReplayUpTo[slot] > connection.Positions[slot])
             {
-                await session.FillAsync(i, start.ReplayUpTo[i]);
+                await session.FillAsync(slot, start.ReplayUpTo[slot]);
             }
         }
 
@@ -101,23 +103,42 @@ internal sealed partial class ConnectionWriter(
             }
         }
 
-        /// <summary>Writes stream <paramref name="index"/>'s events from history until its position reaches <paramref name="upTo"/>.</summary>
-        public async ValueTask FillAsync(int index, long upTo)
+        /// <summary>Writes a slot's events from history until its position reaches <paramref name="upTo"/>.</summary>
+        /// <param name="slot">The id slot.</param>
+        /// <param name="upTo">The sequence to reach.</param>
+        /// <param name="upToEpoch">The epoch <paramref name="upTo"/> belongs to; 0 for the connection's own.</param>
+        public async ValueTask FillAsync(int slot, long upTo, int upToEpoch = 0)
         {
-            var stream = connection.Streams[index];
-            if (index == ResumePosition.UserIndex && connection.UserId is null)
+            if (connection.StreamAt(slot) is not { } stream)
             {
                 return;
             }
 
-            while (connection.Positions[index] < upTo)
+            while (connection.Positions[slot] < upTo)
             {
-                var position = connection.Positions[index];
-                var read = await owner.Router.ReadAsync(stream, position, (int)Math.Min(ReplayBatch, upTo - position), cancellationToken);
+                var position = connection.Positions[slot];
+                var read = await owner.History.ReadAsync(stream, position, (int)Math.Min(ReplayBatch, upTo - position), cancellationToken);
+                if (read.Epoch != 0 && read.Epoch != connection.Epochs[slot])
+                {
+                    if (connection.Epochs[slot] != 0)
+                    {
+                        // The stream was started again since this position: the client's place in it is gone.
+                        Restart(slot, read.Epoch, "stream-restarted");
+                        if (upToEpoch != read.Epoch)
+                        {
+                            upTo = read.LastSequence;
+                        }
+
+                        continue;
+                    }
+
+                    connection.Epochs[slot] = read.Epoch;
+                }
+
                 if (read.Events.Count == 0 || read.Events[0].Sequence != position + 1)
                 {
                     // History no longer holds position + 1: say so, and continue from the stream's newest event.
-                    connection.Positions[index] = Math.Max(read.LastSequence, upTo);
+                    connection.Positions[slot] = Math.Max(read.LastSequence, upTo);
                     WriteReset("history-gap", [stream.ToString()]);
                     owner.Metrics.Resets.Add(1);
                     Log.HistoryGap(owner.Logger, connection.Id, stream.ToString(), position, read.Events.Count == 0 ? 0 : read.Events[0].Sequence);
@@ -126,10 +147,10 @@ internal sealed partial class ConnectionWriter(
 
                 foreach (var e in read.Events)
                 {
-                    connection.Positions[index] = e.Sequence;
+                    connection.Positions[slot] = e.Sequence;
                     if (IsFor(e.Payload))
                     {
-                        SseFrames.WriteId(output, connection.Positions, connection.TopicFingerprint);
+                        WriteId();
                         SseFrames.WriteEvent(output, e.Payload.EventType, e.Payload.Data);
                         owner.Metrics.Replayed.Add(1);
                         owner.Metrics.Delivered.Add(1);
@@ -140,10 +161,22 @@ internal sealed partial class ConnectionWriter(
             }
         }
 
+        public void WriteId() => SseFrames.WriteId(output, connection.Positions, connection.Epochs, connection.TopicFingerprint);
+
         public void WriteReset(string reason, IReadOnlyList<string> streams)
         {
-            SseFrames.WriteId(output, connection.Positions, connection.TopicFingerprint);
+            WriteId();
             SseFrames.WriteEvent(output, "reset", System.Text.Json.JsonSerializer.Serialize(new ResetData(reason, streams), SseJsonContext.Default.ResetData));
+        }
+
+        /// <summary>The slot's stream now lives under <paramref name="epoch"/>: tell the client, and start over at its beginning.</summary>
+        private void Restart(int slot, int epoch, string reason)
+        {
+            connection.Epochs[slot] = epoch;
+            connection.Positions[slot] = 0;
+            WriteReset(reason, [connection.StreamAt(slot)!.Value.ToString()]);
+            owner.Metrics.Resets.Add(1);
+            Log.StreamRestarted(owner.Logger, connection.Id, connection.StreamAt(slot)!.Value.ToString());
         }
 
         private async ValueTask<bool> HandleAsync(OutboundItem item)
@@ -151,25 +184,37 @@ internal sealed partial class ConnectionWriter(
             switch (item.Kind)
             {
                 case OutboundKind.Event or OutboundKind.Skip:
-                    var index = item.StreamIndex;
-                    if (item.Sequence <= connection.Positions[index])
+                    var slot = item.Slot;
+                    if (item.Epoch != connection.Epochs[slot])
+                    {
+                        if (connection.Epochs[slot] == 0)
+                        {
+                            connection.Epochs[slot] = item.Epoch; // the stream's first epoch this connection sees
+                        }
+                        else
+                        {
+                            Restart(slot, item.Epoch, "stream-restarted");
+                        }
+                    }
+
+                    if (item.Sequence <= connection.Positions[slot])
                     {
                         return true; // already written (replay overlapped live delivery)
                     }
 
-                    if (item.Sequence > connection.Positions[index] + 1)
+                    if (item.Sequence > connection.Positions[slot] + 1)
                     {
-                        await FillAsync(index, item.Sequence - 1);
-                        if (item.Sequence <= connection.Positions[index])
+                        await FillAsync(slot, item.Sequence - 1, item.Epoch);
+                        if (item.Sequence <= connection.Positions[slot] || item.Epoch != connection.Epochs[slot])
                         {
                             return true;
                         }
                     }
 
-                    connection.Positions[index] = item.Sequence;
+                    connection.Positions[slot] = item.Sequence;
                     if (item.Kind == OutboundKind.Event)
                     {
-                        SseFrames.WriteId(output, connection.Positions, connection.TopicFingerprint);
+                        WriteId();
                         output.Write(item.Body);
                         owner.Metrics.Delivered.Add(1);
                     }
@@ -179,9 +224,9 @@ internal sealed partial class ConnectionWriter(
                     output.Write(item.Body);
                     return true;
                 default:
-                    SseFrames.WriteCheckpoint(output, connection.Positions, connection.TopicFingerprint);
+                    SseFrames.WriteCheckpoint(output, connection.Positions, connection.Epochs, connection.TopicFingerprint);
                     output.Write(owner.JitteredRetry());
-                    SseFrames.WriteId(output, connection.Positions, connection.TopicFingerprint);
+                    WriteId();
                     output.Write(item.Body);
                     return false;
             }
@@ -195,8 +240,11 @@ internal sealed partial class ConnectionWriter(
     {
         [LoggerMessage(10, LogLevel.Information, "Connection {ConnectionId}: history of {Stream} no longer holds {Expected} (oldest {Oldest}); reset sent")]
         public static partial void HistoryGap(ILogger logger, string connectionId, string stream, long expected, long oldest);
+
+        [LoggerMessage(11, LogLevel.Warning, "Connection {ConnectionId}: stream {Stream} was started again (the store lost it); reset sent, replaying the new stream")]
+        public static partial void StreamRestarted(ILogger logger, string connectionId, string stream);
     }
 }
 
-/// <summary>Where a connection's streams start: its welcome frame, what to replay, and whether to send <c>reset</c> first.</summary>
+/// <summary>Where a connection's streams start: its welcome frame, what to replay (per id slot), and whether to send <c>reset</c> first.</summary>
 internal sealed record StreamStart(byte[] Welcome, long[] ReplayUpTo, string? ResetReason, IReadOnlyList<string> ResetStreams);

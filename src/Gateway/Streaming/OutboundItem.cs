@@ -19,15 +19,19 @@ internal enum OutboundKind : byte
 /// One item of a connection's bounded queue. A struct, so queuing an event to ten thousand connections allocates
 /// nothing per connection: <see cref="Body"/> is the one shared, preformatted frame.
 /// </summary>
-internal readonly struct OutboundItem(OutboundKind kind, byte[]? body, int streamIndex = -1, long sequence = 0)
+internal readonly struct OutboundItem(OutboundKind kind, byte[]? body, int slot = -1, long sequence = 0, int epoch = 0)
 {
     public OutboundKind Kind { get; } = kind;
 
     public byte[]? Body { get; } = body;
 
-    public int StreamIndex { get; } = streamIndex;
+    /// <summary>The id slot of the event's stream (see <see cref="SseConnection.StreamAt"/>).</summary>
+    public int Slot { get; } = slot;
 
     public long Sequence { get; } = sequence;
+
+    /// <summary>The epoch of the stream the sequence belongs to.</summary>
+    public int Epoch { get; } = epoch;
 
     public long EnqueuedAt { get; } = Stopwatch.GetTimestamp();
 }

@@ -1,15 +1,21 @@
 using System.Threading.Channels;
 using SseCluster.Contracts;
+using SseCluster.Contracts.Routing;
 
 namespace SseCluster.Gateway.Streaming;
 
 /// <summary>
 /// One open stream: who it is for, which streams it reads and where it is in each, and its bounded outbound queue.
 /// Routers and timers only enqueue; <see cref="ConnectionWriter"/> is the queue's single reader.
+/// <para>
+/// Positions are kept per slot of the event id (<see cref="ResumePosition"/>): the user slot, the broadcast slot, then
+/// one per topic. An anonymous connection has no user stream: its user slot stays at 0 and names no stream.
+/// </para>
 /// </summary>
 internal sealed class SseConnection
 {
     private readonly Channel<OutboundItem> _queue;
+    private readonly StreamKey?[] _slots;
     private readonly CancellationTokenSource _closing = new();
     private int _overflowed;
 
@@ -31,18 +37,20 @@ internal sealed class SseConnection
         Topics = sortedTopics;
         ConnectedAt = connectedAt;
         TokenExpiresAt = tokenExpiresAt;
-        var streams = new StreamKey[ResumePosition.FirstTopicIndex + sortedTopics.Count];
-        streams[ResumePosition.UserIndex] = userId is null ? default : StreamKey.ForUser(userId);
-        streams[ResumePosition.BroadcastIndex] = StreamKey.Broadcast;
+        var slots = new StreamKey?[ResumePosition.FirstTopicIndex + sortedTopics.Count];
+        slots[ResumePosition.UserIndex] = userId is null ? null : StreamKey.ForUser(userId);
+        slots[ResumePosition.BroadcastIndex] = StreamKey.Broadcast;
         for (var i = 0; i < sortedTopics.Count; i++)
         {
-            streams[ResumePosition.FirstTopicIndex + i] = StreamKey.ForTopic(sortedTopics[i]);
+            slots[ResumePosition.FirstTopicIndex + i] = StreamKey.ForTopic(sortedTopics[i]);
         }
 
-        Streams = streams;
-        Positions = new long[streams.Length];
+        _slots = slots;
+        Streams = slots.Where(s => s is not null).Select(s => s!.Value).ToArray();
+        Positions = new long[slots.Length];
+        Epochs = new int[slots.Length];
         TopicFingerprint = ResumePosition.Fingerprint(sortedTopics);
-        Info = new ConnectionInfoDto(id, gatewayId, userId, clientId, sortedTopics, connectedAt, remoteAddress, userAgent);
+        Record = new ConnectionRecord(id, gatewayId, userId, clientId, sortedTopics, connectedAt, remoteAddress, userAgent);
         _queue = Channel.CreateBounded<OutboundItem>(new BoundedChannelOptions(queueCapacity)
         {
             SingleReader = true,
@@ -65,15 +73,25 @@ internal sealed class SseConnection
     /// <summary>When the credentials the connection was opened with expire; null for anonymous connections.</summary>
     public DateTimeOffset? TokenExpiresAt { get; }
 
-    /// <summary>User stream (default for anonymous connections), broadcast stream, then topics in sorted order.</summary>
+    /// <summary>The streams the connection reads: its user's (unless anonymous), the broadcast, then its topics in sorted order.</summary>
     public StreamKey[] Streams { get; }
 
-    /// <summary>The last sequence delivered (or skipped) per stream; only the writer touches it once streaming.</summary>
+    /// <summary>Slots of the event id: user, broadcast, then topics.</summary>
+    public int SlotCount => _slots.Length;
+
+    /// <summary>The last sequence delivered (or skipped) per slot; only the writer touches it once streaming.</summary>
     public long[] Positions { get; }
+
+    /// <summary>The epoch of each slot's stream as far as this connection knows it; 0 before it saw one.</summary>
+    public int[] Epochs { get; }
 
     public uint TopicFingerprint { get; }
 
-    public ConnectionInfoDto Info { get; }
+    /// <summary>How this connection is listed to admins.</summary>
+    public ConnectionRecord Record { get; }
+
+    /// <summary>The stream in a slot; null for the user slot of an anonymous connection.</summary>
+    public StreamKey? StreamAt(int slot) => _slots[slot];
 
     public ChannelReader<OutboundItem> Reader => _queue.Reader;
 
@@ -86,8 +104,8 @@ internal sealed class SseConnection
     /// <summary>Set when a close was queued; later closes are ignored.</summary>
     public bool CloseQueued { get; private set; }
 
-    /// <summary>Index of <paramref name="stream"/> in <see cref="Streams"/>, or -1.</summary>
-    public int IndexOf(StreamKey stream) => stream.Kind switch
+    /// <summary>The slot of <paramref name="stream"/>, or -1 when the connection does not read it.</summary>
+    public int SlotOf(StreamKey stream) => stream.Kind switch
     {
         StreamKind.Broadcast => ResumePosition.BroadcastIndex,
         StreamKind.User => UserId == stream.Name ? ResumePosition.UserIndex : -1,

@@ -62,20 +62,20 @@ internal static class SseFrames
         writer.Write("\n"u8);
     }
 
-    /// <summary>Writes <c>id: &lt;positions&gt;</c> and its line end; the id holds only <c>[0-9a-z.~]</c>.</summary>
-    public static void WriteId(IBufferWriter<byte> writer, ReadOnlySpan<long> positions, uint topicFingerprint)
+    /// <summary>Writes <c>id: &lt;positions&gt;</c> and its line end; the id holds only <c>[0-9a-z.~-]</c>.</summary>
+    public static void WriteId(IBufferWriter<byte> writer, ReadOnlySpan<long> positions, ReadOnlySpan<int> epochs, uint topicFingerprint)
     {
         writer.Write(IdPrefix);
         var span = writer.GetSpan(ResumePosition.MaxLength(positions.Length) + 1);
-        var length = ResumePosition.Write(positions, topicFingerprint, span);
+        var length = ResumePosition.Write(positions, epochs, topicFingerprint, span);
         span[length] = (byte)'\n';
         writer.Advance(length + 1);
     }
 
     /// <summary>An <c>id:</c>-only block: moves the client's last event id without dispatching an event.</summary>
-    public static void WriteCheckpoint(IBufferWriter<byte> writer, ReadOnlySpan<long> positions, uint topicFingerprint)
+    public static void WriteCheckpoint(IBufferWriter<byte> writer, ReadOnlySpan<long> positions, ReadOnlySpan<int> epochs, uint topicFingerprint)
     {
-        WriteId(writer, positions, topicFingerprint);
+        WriteId(writer, positions, epochs, topicFingerprint);
         writer.Write("\n"u8);
     }
 

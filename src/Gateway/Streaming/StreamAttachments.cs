@@ -1,16 +1,19 @@
 using System.Collections.Concurrent;
 using SseCluster.Contracts;
-using SseCluster.Grains;
+using SseCluster.Contracts.Routing;
+using SseCluster.Gateway.Routing;
 
 namespace SseCluster.Gateway.Streaming;
 
 /// <summary>
-/// Reference counts of the user and topic streams this node's connections read. The routing layer is told on the
-/// first reader of a stream (attach) and after the last one left (detach), one transition at a time per stream, so a
-/// detach can never overtake a newer attach.
+/// Reference counts of the streams this node's connections read. A stream's grain is told on the first local reader
+/// (attach) and after the last one left (detach), one transition at a time per stream, so a detach can never overtake
+/// a newer attach. While a stream has local readers it is tracked in <see cref="LiveStreams"/>.
 /// </summary>
-internal sealed class StreamAttachments(IStreamRouter router)
+internal sealed class StreamAttachments(IGrainFactory grains, LocalGateway gateway, LiveStreams live, RoutingCalls calls)
 {
+    private static readonly TimeSpan JoinWait = TimeSpan.FromSeconds(1);
+
     private readonly ConcurrentDictionary<StreamKey, Entry> _entries = new();
 
     public async Task AcquireAsync(StreamKey stream, CancellationToken cancellationToken)
@@ -28,7 +31,17 @@ internal sealed class StreamAttachments(IStreamRouter router)
 
                 if (entry.Count == 0)
                 {
-                    await router.AttachAsync(stream, cancellationToken);
+                    // Tracked before the grain knows us: a delivery that arrives right after the attach finds its stream.
+                    live.Track(stream);
+                    try
+                    {
+                        await AttachAsync(stream, cancellationToken);
+                    }
+                    catch
+                    {
+                        live.Untrack(stream);
+                        throw;
+                    }
                 }
 
                 entry.Count++;
@@ -60,13 +73,33 @@ internal sealed class StreamAttachments(IStreamRouter router)
             {
                 entry.Retired = true;
                 _entries.TryRemove(new KeyValuePair<StreamKey, Entry>(stream, entry));
-                await router.DetachAsync(stream, cancellationToken);
+                live.Untrack(stream);
+
+                // Locally the stream is gone whatever happens next. If the grain cannot be told, it keeps sending here
+                // for a while; those deliveries find no reader and are dropped.
+                var (address, _) = await gateway.GetAsync(JoinWait, cancellationToken);
+                await calls.RunAsync(ct => grains.GetGrain<IStreamGrain>(stream.GrainKey).Detach(address, ct), $"detaching {stream}", cancellationToken);
             }
         }
         finally
         {
             entry.Gate.Release();
         }
+    }
+
+    /// <summary>Tells the grain again that this gateway reads <paramref name="stream"/> (it may have lost that: a tail check found it behind).</summary>
+    public async Task ReattachAsync(StreamKey stream, CancellationToken cancellationToken)
+    {
+        if (_entries.TryGetValue(stream, out var entry) && !entry.Retired)
+        {
+            await AttachAsync(stream, cancellationToken);
+        }
+    }
+
+    private async Task AttachAsync(StreamKey stream, CancellationToken cancellationToken)
+    {
+        var (address, endpoint) = await gateway.GetAsync(JoinWait, cancellationToken);
+        await calls.RunAsync(ct => grains.GetGrain<IStreamGrain>(stream.GrainKey).Attach(address, endpoint, ct), $"attaching {stream}", cancellationToken);
     }
 
     private sealed class Entry

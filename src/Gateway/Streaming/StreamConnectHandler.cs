@@ -5,10 +5,12 @@ using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using SseCluster.Contracts;
+using SseCluster.Contracts.Routing;
 using SseCluster.Gateway.Api;
 using SseCluster.Gateway.Auth;
 using SseCluster.Gateway.Observability;
-using SseCluster.Grains;
+using SseCluster.Gateway.Routing;
+using SseCluster.Grains.Storage;
 
 namespace SseCluster.Gateway.Streaming;
 
@@ -24,9 +26,9 @@ internal sealed partial class StreamConnectHandler(
     ConnectionAdmission admission,
     ConnectionRegistry registry,
     ConnectionWriter writer,
-    IStreamRouter router,
-    IConnectionDirectory directory,
-    IControlBus control,
+    IStreamHistory history,
+    IReconnectBlocks blocks,
+    LiveStreams live,
     GatewayIdentity gateway,
     GatewayMetrics metrics,
     TimeProvider time,
@@ -38,6 +40,13 @@ internal sealed partial class StreamConnectHandler(
     {
         var aborted = context.RequestAborted;
         var auth = await authenticator.AuthenticateStreamAsync(context, aborted);
+        if (auth.Unavailable)
+        {
+            metrics.Refused.Add(1, new KeyValuePair<string, object?>("reason", "routing-unavailable"));
+            await RefuseWithCloseAsync(context, "unavailable");
+            return;
+        }
+
         if (auth.Caller is not { } caller)
         {
             metrics.Refused.Add(1, new KeyValuePair<string, object?>("reason", "unauthorized"));
@@ -83,7 +92,7 @@ internal sealed partial class StreamConnectHandler(
         var clientId = context.Request.Query["clientId"].ToString() is { Length: > 0 } c ? c : null;
         var connection = new SseConnection(
             NewConnectionId(),
-            gateway.GatewayId,
+            gateway.Name,
             caller.UserId,
             clientId,
             topics,
@@ -116,7 +125,6 @@ internal sealed partial class StreamConnectHandler(
         try
         {
             start = await PlanStartAsync(context.Request, connection, cancellationToken);
-            await directory.AddAsync(connection.Info, cancellationToken);
             PrepareResponse(context, caller);
             Log.Connected(logger, connection.Id, connection.UserId, topics.Count);
             await writer.RunAsync(connection, context.Response.BodyWriter, start, cancellationToken);
@@ -143,8 +151,7 @@ internal sealed partial class StreamConnectHandler(
                 context.Abort(); // the client resumes from history on its reconnect
             }
 
-            await registry.RemoveAsync(connection, CancellationToken.None);
-            await RemoveFromDirectoryAsync(connection);
+            await registry.RemoveAsync(connection);
             Log.Disconnected(logger, connection.Id, connection.UserId);
         }
     }
@@ -152,46 +159,88 @@ internal sealed partial class StreamConnectHandler(
     /// <summary>
     /// Sets each stream's starting position. Streams are already attached, so anything published from here on reaches
     /// the queue live; what the client missed before (if it resumes) is replayed up to the newest sequence read now,
-    /// and live events at or below a position the writer has reached are dropped as duplicates.
+    /// and live events at or below a position the writer has reached are dropped as duplicates. A position under another
+    /// epoch than the stream's now belongs to a stream the store lost: that stream gets <c>reset</c> and is replayed
+    /// from the start of its new epoch.
     /// </summary>
     private async Task<StreamStart> PlanStartAsync(HttpRequest request, SseConnection connection, CancellationToken cancellationToken)
     {
-        var latest = await router.GetLastSequencesAsync(connection.Streams, cancellationToken);
-        var resumeFrom = request.Headers["Last-Event-ID"].ToString() is { Length: > 0 } header ? header : request.Query["lastEventId"].ToString();
-        var welcome = SseFrames.FormatEvent("welcome", new WelcomeData(
-            connection.Id, connection.ClientId, connection.UserId, gateway.GatewayId, time.GetUtcNow(), connection.Topics, heartbeat.Value.IntervalSeconds),
-            SseJsonContext.Default.WelcomeData);
-        if (string.IsNullOrEmpty(resumeFrom))
+        var tails = await history.GetTailsAsync(connection.Streams, cancellationToken);
+        var latest = new StreamTail[connection.SlotCount];
+        for (int slot = 0, i = 0; slot < connection.SlotCount; slot++)
         {
-            latest.CopyTo(connection.Positions, 0);
-            return new StreamStart(welcome, latest, null, []);
+            if (connection.StreamAt(slot) is { } stream)
+            {
+                latest[slot] = tails[i++];
+                if (live.TryGet(stream, out var tracked))
+                {
+                    tracked.StartAt(latest[slot]);
+                }
+            }
         }
 
-        var outcome = ResumePosition.TryParse(resumeFrom, connection.Streams.Length, connection.TopicFingerprint, connection.Positions);
+        var resumeFrom = request.Headers["Last-Event-ID"].ToString() is { Length: > 0 } header ? header : request.Query["lastEventId"].ToString();
+        var welcome = SseFrames.FormatEvent("welcome", new WelcomeData(
+            connection.Id, connection.ClientId, connection.UserId, gateway.Name, time.GetUtcNow(), connection.Topics, heartbeat.Value.IntervalSeconds),
+            SseJsonContext.Default.WelcomeData);
+        var replayUpTo = latest.Select(t => t.LastSequence).ToArray();
+        if (string.IsNullOrEmpty(resumeFrom))
+        {
+            for (var slot = 0; slot < connection.SlotCount; slot++)
+            {
+                connection.Positions[slot] = latest[slot].LastSequence;
+                connection.Epochs[slot] = latest[slot].Epoch;
+            }
+
+            return new StreamStart(welcome, replayUpTo, null, []);
+        }
+
+        var outcome = ResumePosition.TryParse(resumeFrom, connection.SlotCount, connection.TopicFingerprint, connection.Positions, connection.Epochs);
         string? resetReason = null;
         var resetStreams = new List<string>();
-        for (var i = 0; i < connection.Streams.Length; i++)
+        for (var slot = 0; slot < connection.SlotCount; slot++)
         {
-            if (i == ResumePosition.UserIndex && connection.UserId is null)
+            if (connection.StreamAt(slot) is not { } stream)
             {
-                connection.Positions[i] = 0;
+                connection.Positions[slot] = 0;
+                connection.Epochs[slot] = 0;
                 continue;
             }
 
             var parsed = outcome == ResumePosition.ParseOutcome.Complete
-                || outcome == ResumePosition.ParseOutcome.TopicsChanged && i < ResumePosition.FirstTopicIndex;
-            if (parsed && connection.Positions[i] >= 0 && connection.Positions[i] <= latest[i])
+                || outcome == ResumePosition.ParseOutcome.TopicsChanged && slot < ResumePosition.FirstTopicIndex;
+            var position = connection.Positions[slot];
+            var epoch = connection.Epochs[slot];
+            var tail = latest[slot];
+            if (parsed && position == 0)
+            {
+                connection.Epochs[slot] = tail.Epoch; // nothing seen yet: any epoch will do
+                continue;
+            }
+
+            if (parsed && epoch != 0 && epoch == tail.Epoch && position <= tail.LastSequence)
             {
                 continue; // replay from here
             }
 
-            // Unparseable, made for another topic set, or ahead of the stream (not from this cluster): continue live.
+            if (parsed && epoch != 0 && epoch != tail.Epoch)
+            {
+                // The store lost the stream and started it again: the client missed all of the new one.
+                resetReason ??= "stream-restarted";
+                resetStreams.Add(stream.ToString());
+                connection.Positions[slot] = 0;
+                connection.Epochs[slot] = tail.Epoch;
+                continue;
+            }
+
+            // Unparseable, made for another topic set, ahead of the stream, or of a stream that is gone: continue live.
             resetReason ??= parsed || outcome == ResumePosition.ParseOutcome.Invalid ? "invalid-last-event-id" : "topics-changed";
-            resetStreams.Add(connection.Streams[i].ToString());
-            connection.Positions[i] = latest[i];
+            resetStreams.Add(stream.ToString());
+            connection.Positions[slot] = tail.LastSequence;
+            connection.Epochs[slot] = tail.Epoch;
         }
 
-        return new StreamStart(welcome, latest, resetReason, resetStreams);
+        return new StreamStart(welcome, replayUpTo, resetReason, resetStreams);
     }
 
     private void PrepareResponse(HttpContext context, Caller caller)
@@ -227,23 +276,11 @@ internal sealed partial class StreamConnectHandler(
     {
         try
         {
-            return await control.IsReconnectBlockedAsync(userId, cancellationToken);
+            return await blocks.IsBlockedAsync(userId, cancellationToken);
         }
         catch (RoutingUnavailableException)
         {
             return false; // the connect itself will meet the outage and answer with a retry
-        }
-    }
-
-    private async Task RemoveFromDirectoryAsync(SseConnection connection)
-    {
-        try
-        {
-            await directory.RemoveAsync(connection.Info, CancellationToken.None);
-        }
-        catch (RoutingUnavailableException ex)
-        {
-            Log.StreamFailed(logger, connection.Id, ex.Message); // the presence record expires with its lease
         }
     }
 

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using SseCluster.Client;
 using SseCluster.Contracts;
 using SseCluster.Tests.Infrastructure;
@@ -6,9 +7,10 @@ using SseCluster.Tests.Infrastructure;
 namespace SseCluster.Cluster.Tests.Support;
 
 /// <summary>
-/// Several real gateways (Kestrel on loopback, in this process) routing through one Redis under a key prefix of their
-/// own, so clusters started by different tests on the same Redis never see each other. Node <c>i</c> is named
-/// <c>&lt;prefix&gt;-a</c>, <c>-b</c>, <c>-c</c>… (<c>SseCluster:GatewayId</c>).
+/// Several real gateways (Kestrel on loopback, each with its co-hosted silo, in this process) forming one Orleans
+/// cluster on one Redis, under a cluster id and key prefix of their own, so clusters started by different tests on
+/// the same Redis never see each other. Node <c>i</c> is named <c>&lt;prefix&gt;-a</c>, <c>-b</c>, <c>-c</c>…
+/// (<c>SseCluster:GatewayId</c>).
 /// </summary>
 public sealed class GatewayCluster : IAsyncDisposable
 {
@@ -23,7 +25,7 @@ public sealed class GatewayCluster : IAsyncDisposable
 
     public string RedisConfiguration { get; }
 
-    /// <summary><c>SseCluster:Redis:Prefix</c> of every node: keys and channels of this cluster start with it.</summary>
+    /// <summary><c>SseCluster:Redis:Prefix</c> (and Orleans cluster id) of every node: keys of this cluster start with it.</summary>
     public string Prefix { get; }
 
     /// <summary>The settings every node was started with (before its own <c>GatewayId</c>).</summary>
@@ -42,8 +44,8 @@ public sealed class GatewayCluster : IAsyncDisposable
         {
             ["SseCluster:Redis:Configuration"] = redisConfiguration,
             ["SseCluster:Redis:Prefix"] = NewPrefix(),
-            ["SseCluster:Redis:PresenceRefreshSeconds"] = "1",
         };
+        all["SseCluster:Orleans:ClusterId"] = all["SseCluster:Redis:Prefix"];
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
         {
             all[key] = value;
@@ -69,11 +71,23 @@ public sealed class GatewayCluster : IAsyncDisposable
     /// <summary>The gateway id of node <paramref name="index"/>.</summary>
     public string GatewayId(int index) => $"{Prefix}-{(char)('a' + index)}";
 
+    /// <summary>Starts another node and waits until it has joined the cluster (<c>/readyz</c>).</summary>
     public async Task<GatewayHost> AddNodeAsync()
     {
-        var settings = new Dictionary<string, string?>(Settings) { ["SseCluster:GatewayId"] = GatewayId(_nodes.Count) };
+        var settings = new Dictionary<string, string?>(Settings)
+        {
+            ["SseCluster:GatewayId"] = GatewayId(_nodes.Count),
+
+            // Publisher services (Orleans clients) reach the cluster through the silos' gateway ports.
+            ["SseCluster:Orleans:GatewayPort"] = GatewayHost.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture),
+        };
         var node = await GatewayHost.StartAsync(settings);
         _nodes.Add(node);
+        using var client = node.CreateClient();
+        await Eventually.TrueAsync(
+            async () => (await client.GetAsync("/readyz")).IsSuccessStatusCode,
+            $"{GatewayId(_nodes.Count - 1)} to join the cluster",
+            TimeSpan.FromSeconds(30));
         return node;
     }
 
@@ -81,21 +95,18 @@ public sealed class GatewayCluster : IAsyncDisposable
     /// The publisher library (<c>AddSseClusterPublisher</c>) pointed at this cluster's Redis and prefix, as a service
     /// would use it: no HTTP hop.
     /// </summary>
-    public LibraryPublisher CreateLibraryPublisher()
+    public async Task<LibraryPublisher> CreateLibraryPublisherAsync()
     {
-        var services = new ServiceCollection();
-        services.AddLogging();
-        services.AddSseClusterPublisher(options =>
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Services.AddSseClusterPublisher(options =>
         {
             options.RedisConfiguration = RedisConfiguration;
-            options.Prefix = Prefix;
-            if (Settings.TryGetValue("SseCluster:History:MaxEventsPerStream", out var max) && max is not null)
-            {
-                options.MaxEventsPerStream = int.Parse(max, System.Globalization.CultureInfo.InvariantCulture);
-            }
+            options.ClusterId = Prefix;
         });
-        var provider = services.BuildServiceProvider();
-        return new LibraryPublisher(provider, provider.GetRequiredService<ISseEventPublisher>());
+        var host = builder.Build();
+        using var started = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await host.StartAsync(started.Token);
+        return new LibraryPublisher(host, host.Services.GetRequiredService<ISseEventPublisher>());
     }
 
     public async ValueTask DisposeAsync()
@@ -106,10 +117,15 @@ public sealed class GatewayCluster : IAsyncDisposable
     }
 }
 
-/// <summary>An <see cref="ISseEventPublisher"/> from the client library, with the container that owns its Redis connection.</summary>
-public sealed class LibraryPublisher(ServiceProvider services, ISseEventPublisher publisher) : IAsyncDisposable
+/// <summary>An <see cref="ISseEventPublisher"/> from the client library, with the host that runs its Orleans client.</summary>
+public sealed class LibraryPublisher(IHost host, ISseEventPublisher publisher) : IAsyncDisposable
 {
     public ISseEventPublisher Publisher { get; } = publisher;
 
-    public ValueTask DisposeAsync() => services.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        await host.StopAsync(stop.Token);
+        host.Dispose();
+    }
 }

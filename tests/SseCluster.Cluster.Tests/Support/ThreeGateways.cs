@@ -42,7 +42,7 @@ public abstract class ThreeGateways(string redisConfiguration) : IAsyncLifetime
         Cluster = await GatewayCluster.StartAsync(RedisConfiguration, 3);
         var admin = Tokens.Admin("cluster-admin");
         Admins = Cluster.Nodes.Select(n => n.CreateClient(admin)).ToArray();
-        _library = Cluster.CreateLibraryPublisher();
+        _library = await Cluster.CreateLibraryPublisherAsync();
     }
 
     public async Task DisposeAsync()

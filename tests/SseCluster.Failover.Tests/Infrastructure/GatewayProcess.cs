@@ -8,8 +8,8 @@ namespace SseCluster.Failover.Tests.Infrastructure;
 
 /// <summary>
 /// One gateway as its own process: <c>dotnet SseCluster.Gateway.dll --urls http://127.0.0.1:&lt;port&gt;</c> from this
-/// test's output directory, in the Production environment, with Redis routing. <see cref="Kill"/> is a crash
-/// (SIGKILL): no drain, no cleanup in Redis.
+/// test's output directory, in the Production environment, a silo of the cluster whose membership is in the given
+/// Redis. <see cref="Kill"/> is a crash (SIGKILL): no drain, no goodbye to the cluster.
 /// </summary>
 internal sealed class GatewayProcess : IAsyncDisposable
 {
@@ -122,8 +122,15 @@ internal sealed class GatewayProcess : IAsyncDisposable
             ["SseCluster__GatewayId"] = gatewayId,
             ["SseCluster__Auth__SigningKey"] = GatewayHost.SigningKey,
             ["SseCluster__Redis__Configuration"] = redisConfiguration,
-            ["SseCluster__Redis__PresenceRefreshSeconds"] = "1",
             ["SseCluster__Shutdown__DrainSeconds"] = "1",
+
+            // Each process its own silo and client-gateway ports, on loopback, and the fast failure detection the
+            // README recommends for production: a killed gateway is declared dead within seconds.
+            ["SseCluster__Orleans__SiloPort"] = Posix.FreePort().ToString(CultureInfo.InvariantCulture),
+            ["SseCluster__Orleans__GatewayPort"] = Posix.FreePort().ToString(CultureInfo.InvariantCulture),
+            ["SseCluster__Orleans__AdvertisedAddress"] = "127.0.0.1",
+            ["SseCluster__Orleans__Membership__ProbeTimeoutSeconds"] = "1",
+            ["SseCluster__Orleans__Membership__MissedProbesLimit"] = "2",
         };
         foreach (var (key, value) in settings ?? new Dictionary<string, string>())
         {

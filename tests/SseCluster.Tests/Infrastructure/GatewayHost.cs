@@ -39,6 +39,11 @@ public sealed class GatewayHost : IAsyncDisposable
             ["SseCluster:Auth:ClockSkewSeconds"] = "0",
             ["SseCluster:Shutdown:DrainSeconds"] = "1",
             ["SseCluster:Stream:RetryMilliseconds"] = "500",
+
+            // Each host's silo on a port of its own, on loopback; no port for external Orleans clients.
+            ["SseCluster:Orleans:SiloPort"] = FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["SseCluster:Orleans:GatewayPort"] = "0",
+            ["SseCluster:Orleans:AdvertisedAddress"] = "127.0.0.1",
         };
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
         {
@@ -57,6 +62,14 @@ public sealed class GatewayHost : IAsyncDisposable
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         return new GatewayHost(app, new Uri(address));
+    }
+
+    /// <summary>A TCP port free on loopback right now.</summary>
+    public static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     public HttpClient CreateClient(string? bearer = null)

@@ -1,0 +1,146 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using Orleans.Configuration;
+using SseCluster.Contracts.Routing;
+using SseCluster.Grains.Storage;
+using SseCluster.Grains.Storage.InMemory;
+using SseCluster.Grains.Storage.Redis;
+using SseCluster.Grains.Streams;
+using StackExchange.Redis;
+
+namespace SseCluster.Grains.Hosting;
+
+/// <summary>Configures a silo to host SseCluster's grains: <c>silo.AddSseCluster(configuration)</c>.</summary>
+public static class SseClusterSiloBuilderExtensions
+{
+    /// <summary>
+    /// One node (no <c>SseCluster:Redis:Configuration</c>): localhost clustering and in-memory stores — nothing to
+    /// install. Cluster: membership, stream history, attachments, reconnect blocks and tickets in that Redis
+    /// (standalone or Redis Cluster). Reads <c>SseCluster:Orleans</c> (<see cref="SseClusterOrleansOptions"/>),
+    /// <c>SseCluster:History</c>, <c>SseCluster:Routing</c> and <c>SseCluster:Redis</c>.
+    /// </summary>
+    public static ISiloBuilder AddSseCluster(this ISiloBuilder silo, IConfiguration configuration, string? nodeName = null)
+    {
+        ArgumentNullException.ThrowIfNull(silo);
+        ArgumentNullException.ThrowIfNull(configuration);
+        var orleans = ReadOrleansOptions(configuration);
+        var redis = configuration[SseClusterIdentity.RedisConfigurationKey];
+        var clustered = !string.IsNullOrWhiteSpace(redis);
+
+        silo.Configure<ClusterOptions>(o =>
+        {
+            o.ClusterId = orleans.ClusterId;
+            o.ServiceId = orleans.ServiceId;
+        });
+        if (clustered)
+        {
+            silo.UseRedisClustering(o => o.ConfigurationOptions = RedisClusteringConfiguration(redis!));
+            silo.Configure<EndpointOptions>(o =>
+            {
+                o.AdvertisedIPAddress = AdvertisedAddress(orleans.AdvertisedAddress);
+                o.SiloPort = orleans.SiloPort;
+                o.GatewayPort = orleans.GatewayPort;
+            });
+        }
+        else
+        {
+            silo.UseLocalhostClustering(orleans.SiloPort, orleans.GatewayPort, serviceId: orleans.ServiceId, clusterId: orleans.ClusterId);
+        }
+
+        silo.Configure<ClusterMembershipOptions>(o =>
+        {
+            o.ProbeTimeout = TimeSpan.FromSeconds(orleans.Membership.ProbeTimeoutSeconds);
+            o.NumMissedProbesLimit = orleans.Membership.MissedProbesLimit;
+            o.NumVotesForDeathDeclaration = orleans.Membership.VotesForDeathDeclaration;
+        });
+        if (!string.IsNullOrEmpty(nodeName))
+        {
+            silo.Configure<SiloOptions>(o => o.SiloName = nodeName);
+        }
+
+        AddSseClusterStores(silo.Services, configuration, clustered, nodeName ?? "silo");
+        return silo;
+    }
+
+    /// <summary>
+    /// Registers what the grains and gateways read and write besides each other: options, and the stream history,
+    /// attachments, reconnect blocks and tickets — in memory, or in the cluster's Redis.
+    /// </summary>
+    public static IServiceCollection AddSseClusterStores(this IServiceCollection services, IConfiguration configuration, bool clustered, string clientName)
+    {
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddOptions<SseClusterOrleansOptions>().Bind(configuration.GetSection(SseClusterOrleansOptions.Section)).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<SseClusterOrleansOptions>, SseClusterOrleansOptionsValidator>());
+        services.AddOptions<HistoryOptions>()
+            .Bind(configuration.GetSection(HistoryOptions.Section))
+            .Validate(o => o.MaxEventsPerStream is >= 1 and <= 1_000_000, "SseCluster:History:MaxEventsPerStream must be between 1 and 1000000")
+            .Validate(o => o.MaxAgeSeconds is >= 1 and <= 30 * 24 * 3600, "SseCluster:History:MaxAgeSeconds must be between 1 and 2592000")
+            .Validate(o => o.IdempotencyWindowSeconds is >= 1 and <= 24 * 3600, "SseCluster:History:IdempotencyWindowSeconds must be between 1 and 86400")
+            .ValidateOnStart();
+        services.AddOptions<StreamGrainOptions>()
+            .Bind(configuration.GetSection(StreamGrainOptions.Section))
+            .Validate(o => o.DeliveryTimeoutMilliseconds is >= 10 and <= 60_000, "SseCluster:Routing:DeliveryTimeoutMilliseconds must be between 10 and 60000")
+            .Validate(o => o.MaxBatch is >= 1 and <= 10_000, "SseCluster:Routing:MaxBatch must be between 1 and 10000")
+            .ValidateOnStart();
+        if (clustered)
+        {
+            services.AddSseClusterRedisStore(configuration, clientName);
+        }
+        else
+        {
+            services.TryAddSingleton<InMemoryStreamHistory>();
+            services.TryAddSingleton<IStreamHistory>(sp => sp.GetRequiredService<InMemoryStreamHistory>());
+            services.TryAddSingleton<IGatewayAttachments, InMemoryGatewayAttachments>();
+            services.TryAddSingleton<IReconnectBlocks, InMemoryReconnectBlocks>();
+            services.TryAddSingleton<ITicketStore, InMemoryTicketStore>();
+        }
+
+        return services;
+    }
+
+    /// <summary>The silo's options as configured, without the container (they shape the silo's own registration).</summary>
+    public static SseClusterOrleansOptions ReadOrleansOptions(IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        var options = new SseClusterOrleansOptions();
+        try
+        {
+            configuration.GetSection(SseClusterOrleansOptions.Section).Bind(options);
+        }
+        catch (InvalidOperationException)
+        {
+            // A value that does not convert: the validated options report it by key before the host starts.
+        }
+
+        return options;
+    }
+
+    private static ConfigurationOptions RedisClusteringConfiguration(string text)
+    {
+        var options = ConfigurationOptions.Parse(text);
+        options.AbortOnConnectFail = false;
+        return options;
+    }
+
+    private static IPAddress AdvertisedAddress(string? configured)
+    {
+        if (!string.IsNullOrWhiteSpace(configured) && IPAddress.TryParse(configured, out var address))
+        {
+            return address;
+        }
+
+        // The first IPv4 address of an interface that is up and not loopback; loopback when there is none.
+        var candidates = System.Net.NetworkInformation.NetworkInterface.GetAllNetworkInterfaces()
+            .Where(n => n.OperationalStatus == System.Net.NetworkInformation.OperationalStatus.Up
+                && n.NetworkInterfaceType != System.Net.NetworkInformation.NetworkInterfaceType.Loopback)
+            .SelectMany(n => n.GetIPProperties().UnicastAddresses)
+            .Select(a => a.Address)
+            .Where(a => a.AddressFamily == AddressFamily.InterNetwork);
+        return candidates.FirstOrDefault() ?? IPAddress.Loopback;
+    }
+}

@@ -1,0 +1,298 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Orleans.Concurrency;
+using SseCluster.Contracts;
+using SseCluster.Contracts.Routing;
+using SseCluster.Grains.Storage;
+
+namespace SseCluster.Grains.Streams;
+
+/// <summary>
+/// One stream's grain (<c>u:42</c>, <c>t:room-7</c>, <c>b</c>). It is reentrant with a single flush loop: publishes
+/// queue up while the store answers the previous append, then go to the store together (group commit), so a hot
+/// stream such as the broadcast costs one store round trip per batch, not per event. After the store answered, the
+/// batch goes to every live attached gateway in one call each (not one per connection), all at once; the publishers
+/// are answered when the gateways took it or <see cref="StreamGrainOptions.DeliveryTimeout"/> passed.
+/// <para>
+/// Nothing here must survive the activation: sequence numbers come from the store, attachments are read from it on
+/// activation, and a gateway that misses a delivery (a timeout, a second activation for a moment) fills the hole
+/// from the store by itself.
+/// </para>
+/// </summary>
+[Reentrant]
+internal sealed partial class StreamGrain(
+    IStreamHistory history,
+    IGatewayAttachments attachments,
+    IReconnectBlocks blocks,
+    IClusterMembershipService membership,
+    IOptions<StreamGrainOptions> options,
+    ILogger<StreamGrain> logger) : Grain, IStreamGrain
+{
+    private readonly Dictionary<SiloAddress, IGatewayEndpoint> _gateways = [];
+    private readonly List<PendingPublish> _pending = [];
+    private readonly StreamGrainOptions _options = options.Value;
+    private StreamKey _stream;
+    private bool _flushing;
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        if (!StreamKey.TryParse(this.GetPrimaryKeyString(), out _stream))
+        {
+            throw new ArgumentException($"'{this.GetPrimaryKeyString()}' is not a stream key (u:<user>, t:<topic> or b)");
+        }
+
+        foreach (var (gateway, endpoint) in await attachments.GetAsync(_stream, cancellationToken))
+        {
+            if (TryParseSilo(gateway) is { } silo && TryParseGrainId(endpoint) is { } id)
+            {
+                _gateways[silo] = GrainFactory.GetGrain<IGatewayEndpoint>(id);
+            }
+        }
+    }
+
+    public Task<PublishAck> Publish(EventPayload payload, Guid publishId, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(payload);
+        var pending = new PendingPublish(new PendingEvent(publishId, payload));
+        _pending.Add(pending);
+        if (!_flushing)
+        {
+            _flushing = true;
+            _ = FlushAsync();
+        }
+
+        // Cancelling stops the wait, not the store: a caller that retries with the same publish id gets this one's sequence.
+        return pending.Completion.Task.WaitAsync(cancellationToken);
+    }
+
+    public async Task Attach(SiloAddress gateway, IGatewayEndpoint endpoint, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(gateway);
+        ArgumentNullException.ThrowIfNull(endpoint);
+
+        // In the map before the first await: any batch whose targets are chosen from now on includes this gateway.
+        var known = _gateways.TryGetValue(gateway, out var current) && current.GetGrainId() == endpoint.GetGrainId();
+        _gateways[gateway] = endpoint;
+        if (!known)
+        {
+            await attachments.AddAsync(_stream, gateway.ToParsableString(), endpoint.GetGrainId().ToString(), cancellationToken);
+        }
+    }
+
+    public async Task Detach(SiloAddress gateway, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(gateway);
+        _gateways.Remove(gateway);
+        await attachments.RemoveAsync(_stream, gateway.ToParsableString(), cancellationToken);
+    }
+
+    public async Task<int> Disconnect(ControlCommand command, TimeSpan reconnectBlock, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        if (_stream.Kind != StreamKind.User)
+        {
+            throw new InvalidOperationException($"only user streams disconnect; {_stream} is not one");
+        }
+
+        if (!command.Reconnect && reconnectBlock > TimeSpan.Zero)
+        {
+            await blocks.BlockAsync(_stream.Name, reconnectBlock, cancellationToken);
+        }
+
+        var targets = LiveGateways();
+        var closed = await Task.WhenAll(targets.Select(t => ControlAsync(t.Key, t.Value, command)));
+        return closed.Sum();
+    }
+
+    private async Task FlushAsync()
+    {
+        try
+        {
+            // Let the publishes that reached the activation together join the first batch: they are invoked one after
+            // another in the current turn, and a store that answers at once (the in-memory one) would otherwise make
+            // each of them a batch of its own — its own append and its own Deliver call to every gateway.
+            await Task.Yield();
+            while (_pending.Count > 0)
+            {
+                var count = Math.Min(_pending.Count, _options.MaxBatch);
+                var batch = _pending.GetRange(0, count);
+                _pending.RemoveRange(0, count);
+                AppendResult stored;
+                try
+                {
+                    // A store known to be down answers at once: publishers get a clear "not stored" instead of a wait.
+                    if (!history.IsAvailable)
+                    {
+                        throw new RoutingUnavailableException($"the stream store is unavailable: {_stream} could not store the event");
+                    }
+
+                    stored = await history.AppendAsync(_stream, batch.ConvertAll(p => p.Event));
+                }
+                catch (Exception ex)
+                {
+                    var failure = ex as RoutingUnavailableException ?? new RoutingUnavailableException($"storing an event on {_stream} failed", ex);
+                    foreach (var pending in batch)
+                    {
+                        pending.Completion.TrySetException(failure);
+                    }
+
+                    continue;
+                }
+
+                // Not awaited: the next batch goes to the store while the gateways take this one.
+                _ = DeliverAsync(batch, stored);
+            }
+        }
+        finally
+        {
+            _flushing = false;
+        }
+    }
+
+    private async Task DeliverAsync(List<PendingPublish> batch, AppendResult stored)
+    {
+        // A repeated publish id maps to an earlier sequence; each sequence goes out once, in order.
+        var events = new List<LiveEvent>(batch.Count);
+        var seen = new HashSet<long>();
+        for (var i = 0; i < batch.Count; i++)
+        {
+            if (seen.Add(stored.Sequences[i]))
+            {
+                events.Add(new LiveEvent(stored.Sequences[i], batch[i].Event.Payload));
+            }
+        }
+
+        events.Sort(static (a, b) => a.Sequence.CompareTo(b.Sequence));
+        var delivery = new LiveDelivery(_stream, stored.Epoch, events);
+        var targets = LiveGateways();
+        var answers = await Task.WhenAll(targets.Select(t => DeliverAsync(t.Key, t.Value, delivery)));
+        var gateways = targets.ConvertAll(t => t.Key);
+        for (var i = 0; i < batch.Count; i++)
+        {
+            var at = events.FindIndex(e => e.Sequence == stored.Sequences[i]);
+            var connections = 0;
+            foreach (var answer in answers)
+            {
+                if (answer is { } counts && at < counts.Length)
+                {
+                    connections += counts[at];
+                }
+            }
+
+            batch[i].Completion.TrySetResult(new PublishAck(stored.Sequences[i], stored.Epoch, gateways, connections));
+        }
+    }
+
+    private async Task<int[]?> DeliverAsync(SiloAddress gateway, IGatewayEndpoint endpoint, LiveDelivery delivery)
+    {
+        try
+        {
+            return await endpoint.Deliver(delivery).WaitAsync(_options.DeliveryTimeout);
+        }
+        catch (Exception ex)
+        {
+            await OnGatewayFailedAsync(gateway, endpoint, ex);
+            return null;
+        }
+    }
+
+    private async Task<int> ControlAsync(SiloAddress gateway, IGatewayEndpoint endpoint, ControlCommand command)
+    {
+        try
+        {
+            return await endpoint.Control(command).WaitAsync(_options.DeliveryTimeout);
+        }
+        catch (Exception ex)
+        {
+            await OnGatewayFailedAsync(gateway, endpoint, ex);
+            return 0;
+        }
+    }
+
+    // A gateway membership declared dead is dropped for good; any other failure (a timeout, a silo not yet declared
+    // dead) keeps it: the gateway fills what it missed from the store, or is dropped once it is declared dead.
+    private async Task OnGatewayFailedAsync(SiloAddress gateway, IGatewayEndpoint endpoint, Exception ex)
+    {
+        if (membership.CurrentSnapshot.GetSiloStatus(gateway) != SiloStatus.Dead)
+        {
+            Log.DeliveryFailed(logger, _stream.ToString(), gateway.ToString(), ex.GetType().Name, ex.Message);
+            return;
+        }
+
+        if (_gateways.TryGetValue(gateway, out var current) && current.GetGrainId() == endpoint.GetGrainId())
+        {
+            await ForgetAsync(gateway);
+        }
+    }
+
+    /// <summary>The attached gateways whose silo is not known to be dead; dead ones are forgotten on the way.</summary>
+    private List<KeyValuePair<SiloAddress, IGatewayEndpoint>> LiveGateways()
+    {
+        var snapshot = membership.CurrentSnapshot;
+        var live = new List<KeyValuePair<SiloAddress, IGatewayEndpoint>>(_gateways.Count);
+        List<SiloAddress>? dead = null;
+        foreach (var entry in _gateways)
+        {
+            if (snapshot.GetSiloStatus(entry.Key) == SiloStatus.Dead)
+            {
+                (dead ??= []).Add(entry.Key);
+            }
+            else
+            {
+                live.Add(entry);
+            }
+        }
+
+        foreach (var gateway in dead ?? [])
+        {
+            _ = ForgetAsync(gateway);
+        }
+
+        return live;
+    }
+
+    private async Task ForgetAsync(SiloAddress gateway)
+    {
+        _gateways.Remove(gateway);
+        try
+        {
+            await attachments.RemoveAsync(_stream, gateway.ToParsableString());
+            Log.DeadGatewayForgotten(logger, _stream.ToString(), gateway.ToString());
+        }
+        catch (RoutingUnavailableException ex)
+        {
+            // The entry is read again at the next activation, and dropped again then.
+            Log.DeliveryFailed(logger, _stream.ToString(), gateway.ToString(), ex.GetType().Name, ex.Message);
+        }
+    }
+
+    private static SiloAddress? TryParseSilo(string text)
+    {
+        try
+        {
+            return SiloAddress.FromParsableString(text);
+        }
+        catch (FormatException)
+        {
+            return null;
+        }
+    }
+
+    private static GrainId? TryParseGrainId(string text) => GrainId.TryParse(text, out var id) ? id : null;
+
+    private sealed class PendingPublish(PendingEvent pending)
+    {
+        public PendingEvent Event { get; } = pending;
+
+        public TaskCompletionSource<PublishAck> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(100, LogLevel.Warning, "Stream {Stream}: gateway {Gateway} did not take a delivery ({Error}: {Message}); it catches up from the store")]
+        public static partial void DeliveryFailed(ILogger logger, string stream, string gateway, string error, string message);
+
+        [LoggerMessage(101, LogLevel.Information, "Stream {Stream}: gateway {Gateway} is dead; its attachment was removed")]
+        public static partial void DeadGatewayForgotten(ILogger logger, string stream, string gateway);
+    }
+}
