@@ -205,6 +205,7 @@ public sealed class GatewayCrashTests(ITestOutputHelper output)
             {
                 problems.Add($"client {client.Index} ({client.UserId}, sessions {string.Join(" → ", client.Sessions.Select(s => s.GatewayId))}): lost {missing.Count}: " +
                              string.Join(", ", missing.Take(10).Select(n => ledger.Find(n) is { } p ? $"{p.Stream}#{p.Sequence}" : n.ToString(CultureInfo.InvariantCulture))));
+                output.WriteLine($"DIAG client {client.Index}: " + string.Join(" | ", client.Deliveries.Where(d => d.EventType != "step" && d.EventType != "heartbeat").Select(d => $"{d.GatewayId}:{d.EventType}:{d.Id}:{(d.EventType == "welcome" || d.EventType == "reset" ? d.Data : "")}")));
             }
 
             if (doubles.Count > 0)

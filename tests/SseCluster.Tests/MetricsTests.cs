@@ -34,6 +34,17 @@ public sealed class MetricsTests
         Assert.Contains("sse_write_latency_seconds_bucket{le=\"+Inf\"}", text);
         Assert.True(Value(text, "process_resident_memory_bytes") > 1_000_000);
         Assert.True(Value(text, "dotnet_gc_heap_size_bytes") > 0);
+
+        // Orleans' own meters, from the co-hosted silo: the publishes above were grain calls on activated grains.
+        Assert.Contains("# TYPE orleans_app_requests_latency histogram", text);
+        Assert.Contains("# TYPE orleans_catalog_activations gauge", text);
+        Assert.True(Value(text, "orleans_catalog_activations{grain_type=\"stream\"}") >= 1);
+
+        // Every sample line is a valid Prometheus sample: name, optional labels, a number.
+        foreach (var line in text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => !l.StartsWith('#')))
+        {
+            Assert.Matches("^[a-zA-Z_:][a-zA-Z0-9_:]*(\\{[a-zA-Z_][a-zA-Z0-9_]*=\"[^\"]*\"(,[a-zA-Z_][a-zA-Z0-9_]*=\"[^\"]*\")*\\})? [-+0-9.eE]+|NaN$", line);
+        }
     }
 
     private static double Value(string text, string name)

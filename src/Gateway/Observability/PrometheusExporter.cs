@@ -6,13 +6,16 @@ using System.Text;
 namespace SseCluster.Gateway.Observability;
 
 /// <summary>
-/// Renders this host's <c>SseCluster.*</c> instruments in the Prometheus text format, aggregating them with a
-/// <see cref="MeterListener"/> (the Prometheus exporter packages are not available, and this needs none). Only meters
-/// made by this host's <see cref="IMeterFactory"/> count, so hosts sharing a process do not mix.
-/// Must be created at start: measurements made before it listens are not seen.
+/// Renders this host's <c>SseCluster.*</c> instruments and Orleans' own (meter <c>Microsoft.Orleans</c>: grain calls,
+/// messaging, membership, activations) in the Prometheus text format, aggregating them with a
+/// <see cref="MeterListener"/>. Only meters made by this host's <see cref="IMeterFactory"/> count, so hosts sharing a
+/// process do not mix. Instrument names are made valid Prometheus names (<c>orleans-app-requests-latency</c> becomes
+/// <c>orleans_app_requests_latency</c>). Must be created at start: measurements made before it listens are not seen.
 /// </summary>
 internal sealed class PrometheusExporter : IDisposable
 {
+    public const string OrleansMeter = "Microsoft.Orleans";
+
     private readonly MeterListener _listener = new();
     private readonly ConcurrentDictionary<Instrument, InstrumentState> _states = new();
 
@@ -20,7 +23,8 @@ internal sealed class PrometheusExporter : IDisposable
     {
         _listener.InstrumentPublished = (instrument, listener) =>
         {
-            if (instrument.Meter.Name.StartsWith("SseCluster", StringComparison.Ordinal) && ReferenceEquals(instrument.Meter.Scope, meterFactory))
+            if ((instrument.Meter.Name.StartsWith("SseCluster", StringComparison.Ordinal) || instrument.Meter.Name == OrleansMeter)
+                && ReferenceEquals(instrument.Meter.Scope, meterFactory))
             {
                 _states[instrument] = new InstrumentState(instrument);
                 listener.EnableMeasurementEvents(instrument, _states[instrument]);
@@ -29,6 +33,7 @@ internal sealed class PrometheusExporter : IDisposable
         _listener.SetMeasurementEventCallback<long>((instrument, value, tags, state) => ((InstrumentState)state!).Record(value, tags));
         _listener.SetMeasurementEventCallback<int>((instrument, value, tags, state) => ((InstrumentState)state!).Record(value, tags));
         _listener.SetMeasurementEventCallback<double>((instrument, value, tags, state) => ((InstrumentState)state!).Record(value, tags));
+        _listener.SetMeasurementEventCallback<float>((instrument, value, tags, state) => ((InstrumentState)state!).Record(value, tags));
         _listener.Start();
     }
 
@@ -54,21 +59,28 @@ internal sealed class PrometheusExporter : IDisposable
     private sealed class InstrumentState(Instrument instrument)
     {
         private readonly ConcurrentDictionary<string, Series> _series = new(StringComparer.Ordinal);
-        private readonly double[]? _bounds = instrument is Histogram<double>
-            ? ((Histogram<double>)instrument).Advice?.HistogramBucketBoundaries?.ToArray()
-              ?? [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
-            : null;
+        private readonly double[]? _bounds = instrument switch
+        {
+            Histogram<double> h => h.Advice?.HistogramBucketBoundaries?.ToArray() ?? DefaultBounds(instrument.Unit),
+            Histogram<long> or Histogram<int> => DefaultBounds(instrument.Unit),
+            _ => null,
+        };
 
         public Instrument Instrument { get; } = instrument;
 
-        private bool IsGauge => Instrument is ObservableGauge<int> or ObservableGauge<long> or ObservableGauge<double> or ObservableUpDownCounter<int> or ObservableUpDownCounter<long>;
+        // Instruments whose value is a level, not a running total: gauges, and up-down counters (which can fall).
+        private bool IsGauge => Instrument.GetType().GetGenericTypeDefinition() is var kind
+            && (kind == typeof(ObservableGauge<>) || kind == typeof(ObservableUpDownCounter<>) || kind == typeof(UpDownCounter<>) || kind == typeof(Gauge<>));
+
+        // Observed (not recorded) instruments report their whole value at each collection.
+        private bool IsObserved => Instrument.IsObservable;
 
         public void Record(double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
         {
             var series = _series.GetOrAdd(LabelText(tags), static (_, bounds) => new Series(bounds), _bounds);
             lock (series)
             {
-                if (IsGauge)
+                if (IsObserved)
                 {
                     series.Sum = value;
                     return;
@@ -86,7 +98,7 @@ internal sealed class PrometheusExporter : IDisposable
 
         public void ResetGauge()
         {
-            if (IsGauge)
+            if (IsObserved)
             {
                 _series.Clear();
             }
@@ -94,7 +106,7 @@ internal sealed class PrometheusExporter : IDisposable
 
         public void Render(StringBuilder text)
         {
-            var name = Instrument.Name;
+            var name = PrometheusName(Instrument.Name);
             var type = _bounds is not null ? "histogram" : IsGauge ? "gauge" : "counter";
             if (!string.IsNullOrEmpty(Instrument.Description))
             {
@@ -132,6 +144,25 @@ internal sealed class PrometheusExporter : IDisposable
             }
         }
 
+        private static double[] DefaultBounds(string? unit) => unit == "ms"
+            ? [1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000]
+            : [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+        private static string PrometheusName(string name)
+        {
+            var chars = name.ToCharArray();
+            for (var i = 0; i < chars.Length; i++)
+            {
+                var c = chars[i];
+                if (!(char.IsAsciiLetterOrDigit(c) || c is '_' or ':') || (i == 0 && char.IsAsciiDigit(c)))
+                {
+                    chars[i] = '_';
+                }
+            }
+
+            return new string(chars);
+        }
+
         private static string LabelText(ReadOnlySpan<KeyValuePair<string, object?>> tags)
         {
             if (tags.IsEmpty)
@@ -143,7 +174,7 @@ internal sealed class PrometheusExporter : IDisposable
             foreach (var tag in tags)
             {
                 var value = Convert.ToString(tag.Value, CultureInfo.InvariantCulture) ?? "";
-                parts.Add($"{tag.Key}=\"{value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal)}\"");
+                parts.Add($"{PrometheusName(tag.Key)}=\"{value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal)}\"");
             }
 
             parts.Sort(StringComparer.Ordinal);

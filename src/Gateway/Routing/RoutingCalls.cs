@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using SseCluster.Client;
 using SseCluster.Contracts;
 
 namespace SseCluster.Gateway.Routing;
@@ -9,12 +10,41 @@ namespace SseCluster.Gateway.Routing;
 /// deadline, and whatever Orleans or the store threw is logged here and replaced by a plain message — callers (and
 /// HTTP clients) never see silo addresses or store details.
 /// </summary>
-internal sealed partial class RoutingCalls(SiloStartup silo, IOptions<GatewayRoutingOptions> options, ILogger<RoutingCalls> logger)
+internal sealed partial class RoutingCalls(
+    SiloStartup silo,
+    TimeProvider time,
+    IOptions<GatewayRoutingOptions> options,
+    IOptions<PublisherOptions> publishing,
+    ILogger<RoutingCalls> logger)
 {
+    private readonly PublishRetry _retry = new(publishing.Value, time, logger);
+
+    /// <summary>
+    /// Like <c>RunAsync</c>, but an idempotent call that meets a silo that died (and is not yet declared dead)
+    /// is tried again under short deadlines, as publishes are, instead of failing: a connect then waits a moment
+    /// rather than being sent away.
+    /// </summary>
+    public Task RetryAsync(Func<CancellationToken, Task> call, string what, CancellationToken cancellationToken) =>
+        RunAsync(
+            ct => _retry.RunAsync(
+                async attempt =>
+                {
+                    await call(attempt).ConfigureAwait(false);
+                    return true;
+                },
+                what,
+                ct),
+            what,
+            publishing.Value.RetryFor + publishing.Value.AttemptTimeout,
+            cancellationToken);
+
     /// <summary>False until the co-hosted silo is up: calls then fail at once instead of waiting for it.</summary>
     public bool IsAvailable => silo.IsRunning;
 
-    public async Task<T> RunAsync<T>(Func<CancellationToken, Task<T>> call, string what, CancellationToken cancellationToken)
+    public Task<T> RunAsync<T>(Func<CancellationToken, Task<T>> call, string what, CancellationToken cancellationToken) =>
+        RunAsync(call, what, options.Value.CallTimeout, cancellationToken);
+
+    private async Task<T> RunAsync<T>(Func<CancellationToken, Task<T>> call, string what, TimeSpan timeout, CancellationToken cancellationToken)
     {
         if (!silo.IsRunning)
         {
@@ -22,7 +52,7 @@ internal sealed partial class RoutingCalls(SiloStartup silo, IOptions<GatewayRou
         }
 
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        deadline.CancelAfter(options.Value.CallTimeout);
+        deadline.CancelAfter(timeout);
         try
         {
             return await call(deadline.Token).WaitAsync(deadline.Token).ConfigureAwait(false);

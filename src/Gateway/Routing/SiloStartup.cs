@@ -92,7 +92,17 @@ internal sealed partial class SiloStartup(
         if (_running)
         {
             _running = false;
-            await silo.StopAsync(cancellationToken);
+            try
+            {
+                // The silo says goodbye to the membership table; when that table cannot be reached (Redis down or lost)
+                // Orleans keeps trying past the host's shutdown timeout. Stop waiting then: the process exits, and the
+                // other silos declare this one dead as they would after a crash.
+                await silo.StopAsync(cancellationToken).WaitAsync(cancellationToken);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                Log.StopAbandoned(logger);
+            }
         }
     }
 
@@ -103,5 +113,8 @@ internal sealed partial class SiloStartup(
 
         [LoggerMessage(81, LogLevel.Critical, "The silo could not start; stopping")]
         public static partial void StartFailed(ILogger logger, Exception exception);
+
+        [LoggerMessage(82, LogLevel.Warning, "The silo did not stop within the shutdown timeout (the cluster's store is unreachable?); exiting without its goodbye")]
+        public static partial void StopAbandoned(ILogger logger);
     }
 }

@@ -99,7 +99,7 @@ internal sealed class StreamAttachments(IGrainFactory grains, LocalGateway gatew
     private async Task AttachAsync(StreamKey stream, CancellationToken cancellationToken)
     {
         var (address, endpoint) = await gateway.GetAsync(JoinWait, cancellationToken);
-        await calls.RunAsync(ct => grains.GetGrain<IStreamGrain>(stream.GrainKey).Attach(address, endpoint, ct), $"attaching {stream}", cancellationToken);
+        await calls.RetryAsync(ct => grains.GetGrain<IStreamGrain>(stream.GrainKey).Attach(address, endpoint, ct), $"attaching {stream}", cancellationToken);
     }
 
     private sealed class Entry

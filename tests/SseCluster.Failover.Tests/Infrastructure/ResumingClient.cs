@@ -177,7 +177,12 @@ internal sealed class ResumingClient(int index, string userId, string token, Htt
                 await foreach (var item in parser.EnumerateAsync(stop))
                 {
                     var now = Stopwatch.GetTimestamp();
-                    LastEventId = parser.LastEventId;
+                    // As EventSource: the last event id survives a response that sets none (a refusal's retry + close).
+                    if (parser.LastEventId.Length > 0)
+                    {
+                        LastEventId = parser.LastEventId;
+                    }
+
                     if (item.EventType == "welcome")
                     {
                         var gatewayId = JsonDocument.Parse(item.Data).RootElement.GetProperty("gatewayId").GetString() ?? "?";
@@ -193,7 +198,7 @@ internal sealed class ResumingClient(int index, string userId, string token, Htt
 
                     lock (_lock)
                     {
-                        _deliveries.Add(new Delivery(item.EventType, item.Data, parser.LastEventId, session?.GatewayId ?? node.GatewayId, now));
+                        _deliveries.Add(new Delivery(item.EventType, item.Data, LastEventId, session?.GatewayId ?? node.GatewayId, now));
                     }
                 }
             }
