@@ -136,6 +136,30 @@ public sealed class RedisServer : IAsyncLifetime, IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// <c>SHUTDOWN SAVE</c>: the server writes its data to its directory and exits (clients see their connections drop),
+    /// as a persistent production Redis does; <see cref="StartAsync"/> then brings it back with that data.
+    /// </summary>
+    public async Task ShutdownSavingAsync()
+    {
+        var process = _process;
+        try
+        {
+            await ExecuteAsync("SHUTDOWN", "SAVE").ConfigureAwait(false);
+        }
+        catch (IOException)
+        {
+            // SHUTDOWN answers by closing the connection.
+        }
+
+        if (process is not null)
+        {
+            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+        }
+
+        await StopAsync().ConfigureAwait(false);
+    }
+
     /// <summary>Stops the server and starts it again, empty, on the same port.</summary>
     public async Task RestartAsync(CancellationToken cancellationToken = default)
     {

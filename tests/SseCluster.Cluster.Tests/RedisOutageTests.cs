@@ -63,7 +63,7 @@ public sealed class RedisOutageTests(ITestOutputHelper output) : IAsyncLifetime
 
             // Stop Redis.
             var stopIssued = clock.Elapsed;
-            await StopRedisAsync();
+            await _redis.ShutdownSavingAsync();
             var down = clock.Elapsed;
             await Eventually.TrueAsync(
                 async () => (await Task.WhenAll(_cluster.Nodes.Select(n => ReadyAsync(n)))).All(s => s == HttpStatusCode.ServiceUnavailable),
@@ -225,22 +225,6 @@ public sealed class RedisOutageTests(ITestOutputHelper output) : IAsyncLifetime
                 return;
             }
         }
-    }
-
-    /// <summary>Redis saves and exits (the gateways see their connections drop), and the process is gone.</summary>
-    private async Task StopRedisAsync()
-    {
-        try
-        {
-            await _redis.ExecuteAsync("SHUTDOWN", "SAVE");
-        }
-        catch (IOException)
-        {
-            // SHUTDOWN answers by closing the connection.
-        }
-
-        await Eventually.TrueAsync(() => Task.FromResult(!_redis.IsRunning), "redis-server to exit after SHUTDOWN SAVE", TimeSpan.FromSeconds(10));
-        await _redis.StopAsync();
     }
 
     private static async Task<HttpStatusCode> ReadyAsync(GatewayHost node)

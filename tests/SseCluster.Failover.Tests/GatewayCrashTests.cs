@@ -101,12 +101,10 @@ public sealed class GatewayCrashTests(ITestOutputHelper output)
         var accepted = ledger.Accepted;
         var sends = accepted.Where(p => p.UserId is not null).ToList();
         var broadcasts = accepted.Where(p => p.UserId is null).OrderBy(p => p.Sequence).ToList();
-        var sendsByUser = sends.GroupBy(p => p.UserId!).ToDictionary(g => g.Key, g => g.OrderBy(p => p.Sequence).ToList());
-        int Expected(ResumingClient c) => (sendsByUser.TryGetValue(c.UserId, out var mine) ? mine.Count : 0) + broadcasts.Count;
 
         // Let the last events arrive (a client delivers at most what was published; more would be duplicates).
         var drain = Stopwatch.StartNew();
-        while (drain.Elapsed < TimeSpan.FromSeconds(30) && clients.Any(c => DataEvents(c) < Expected(c)))
+        while (drain.Elapsed < TimeSpan.FromSeconds(30) && clients.Any(c => c.DeliveryCount < DeliveryAudit.ExpectedFor(c, ledger)))
         {
             await Task.Delay(100);
         }
@@ -132,90 +130,8 @@ public sealed class GatewayCrashTests(ITestOutputHelper output)
         await Task.WhenAll(running).WaitAsync(TimeSpan.FromSeconds(15));
 
         // ---- verify every client -------------------------------------------------------------------------------
-        var problems = new List<string>();
-        long delivered = 0, lost = 0, duplicated = 0, outOfOrder = 0, stray = 0, unacknowledged = 0;
+        var audit = DeliveryAudit.Run(clients, ledger);
         var moveTimes = new List<double>();
-        var positions = new long[2];
-        var epochs = new int[2];
-        foreach (var client in clients)
-        {
-            var mine = sendsByUser.TryGetValue(client.UserId, out var list) ? list : [];
-            var expected = mine.Select(p => p.Nonce).Concat(broadcasts.Select(p => p.Nonce)).ToHashSet();
-            var seen = new Dictionary<long, int>();
-            long lastUserPosition = 0, lastBroadcastPosition = 0;
-            foreach (var delivery in client.Deliveries)
-            {
-                if (delivery.EventType is not ("step" or "notice"))
-                {
-                    problems.Add($"client {client.Index}: unexpected '{delivery.EventType}' event from {delivery.GatewayId}: {delivery.Data}");
-                    continue;
-                }
-
-                delivered++;
-                var data = JsonDocument.Parse(delivery.Data).RootElement;
-                var isSend = delivery.EventType == "step";
-                var nonce = data.GetProperty(isSend ? "p" : "b").GetInt64();
-                seen[nonce] = seen.GetValueOrDefault(nonce) + 1;
-                if (isSend && data.GetProperty("u").GetString() != client.UserId)
-                {
-                    problems.Add($"client {client.Index} ({client.UserId}): received {data.GetProperty("u").GetString()}'s event {nonce}");
-                    stray++;
-                    continue;
-                }
-
-                // The event's id carries its position in the user and the broadcast stream.
-                if (ResumePosition.TryParse(delivery.Id, 2, 0, positions, epochs) != ResumePosition.ParseOutcome.Complete)
-                {
-                    problems.Add($"client {client.Index}: event {nonce} has an unreadable id '{delivery.Id}'");
-                    continue;
-                }
-
-                var position = isSend ? positions[ResumePosition.UserIndex] : positions[ResumePosition.BroadcastIndex];
-                ref var last = ref isSend ? ref lastUserPosition : ref lastBroadcastPosition;
-                if (position <= last)
-                {
-                    outOfOrder++;
-                    problems.Add($"client {client.Index}: {(isSend ? "user" : "broadcast")} event {nonce} at position {position} after position {last} (from {delivery.GatewayId})");
-                }
-
-                last = Math.Max(last, position);
-                if (ledger.Find(nonce) is { } published)
-                {
-                    if (published.Sequence != position)
-                    {
-                        problems.Add($"client {client.Index}: event {nonce} was stored at {published.Stream}#{published.Sequence} but its id says {position}");
-                    }
-                }
-                else if (ledger.Refused.ContainsKey(nonce))
-                {
-                    unacknowledged++; // stored although its publish was not answered 202: allowed, not counted as published
-                }
-                else
-                {
-                    stray++;
-                    problems.Add($"client {client.Index}: event {nonce} was never published");
-                }
-            }
-
-            var missing = expected.Where(n => !seen.ContainsKey(n)).OrderBy(n => n).ToList();
-            var doubles = seen.Where(s => s.Value > 1).ToList();
-            lost += missing.Count;
-            duplicated += doubles.Sum(d => d.Value - 1);
-            if (missing.Count > 0)
-            {
-                problems.Add($"client {client.Index} ({client.UserId}, sessions {string.Join(" → ", client.Sessions.Select(s => s.GatewayId))}): lost {missing.Count}: " +
-                             string.Join(", ", missing.Take(10).Select(n => ledger.Find(n) is { } p ? $"{p.Stream}#{p.Sequence}" : n.ToString(CultureInfo.InvariantCulture))));
-                output.WriteLine($"DIAG client {client.Index}: " + string.Join(" | ", client.Deliveries.Where(d => d.EventType != "step" && d.EventType != "heartbeat").Select(d => $"{d.GatewayId}:{d.EventType}:{d.Id}:{(d.EventType == "welcome" || d.EventType == "reset" ? d.Data : "")}")));
-            }
-
-            if (doubles.Count > 0)
-            {
-                problems.Add($"client {client.Index}: duplicated {string.Join(", ", doubles.Take(10).Select(d => $"{d.Key}×{d.Value}"))}");
-            }
-
-            problems.AddRange(client.Errors.Select(e => $"client {client.Index}: {e}"));
-        }
-
         var moved = clients.Where(c => c.Sessions.Count > 1).ToList();
         foreach (var client in moved)
         {
@@ -223,10 +139,9 @@ public sealed class GatewayCrashTests(ITestOutputHelper output)
             moveTimes.Add(Stopwatch.GetElapsedTime(killedAt, next.WelcomedAt).TotalMilliseconds);
         }
 
-        var expectedDeliveries = clients.Sum(c => (long)Expected(c));
         moveTimes.Sort();
         output.WriteLine($"published (202): {accepted.Count} = {sends.Count} sends + {broadcasts.Count} broadcasts; not accepted: {ledger.Refused.Count}");
-        output.WriteLine($"deliveries: expected {expectedDeliveries}, delivered {delivered}, lost {lost}, duplicated {duplicated}, out of order {outOfOrder}, stray {stray}, stored-but-unacknowledged {unacknowledged}");
+        output.WriteLine(audit.Summary);
         output.WriteLine($"clients moved: {moved.Count} (the killed node held {onVictim.Count}); now on " +
                          string.Join(", ", clients.GroupBy(c => c.Sessions[^1].GatewayId).OrderBy(g => g.Key).Select(g => $"{g.Key} {g.Count()}")) +
                          $"; refused connects while moving: {clients.Sum(c => c.RefusedAttempts)}");
@@ -239,12 +154,12 @@ public sealed class GatewayCrashTests(ITestOutputHelper output)
         output.WriteLine($"stats on {survivors[0].GatewayId}: {stats.GetRawText()}");
         output.WriteLine($"total {total.Elapsed.TotalSeconds:F1} s");
 
-        Assert.True(problems.Count == 0, $"{problems.Count} problems:\n" + string.Join('\n', problems.Take(40)));
+        Assert.True(audit.Problems.Count == 0, $"{audit.Problems.Count} problems:\n" + string.Join('\n', audit.Problems.Take(40)));
         Assert.Empty(ledger.Refused.Values.Take(5));
         Assert.True(sends.Count >= 500 && broadcasts.Count >= 10, $"too few publishes to mean anything: {sends.Count} sends, {broadcasts.Count} broadcasts");
-        Assert.Equal(0, lost);
-        Assert.Equal(0, duplicated);
-        Assert.Equal(expectedDeliveries, delivered);
+        Assert.Equal(0, audit.Lost);
+        Assert.Equal(0, audit.Duplicated);
+        Assert.Equal(audit.Expected, audit.Delivered);
 
         // Exactly the killed node's clients moved, each once, to the survivors; the others were not disturbed.
         Assert.NotEmpty(onVictim);
@@ -255,8 +170,6 @@ public sealed class GatewayCrashTests(ITestOutputHelper output)
         Assert.DoesNotContain(victim.GatewayId, ProcessCluster.GatewayIdsIn(stats));
         Assert.Equal(clients.Count, stats.GetProperty("connections").GetInt32());
     }
-
-    private static int DataEvents(ResumingClient client) => client.DeliveryCount;
 
     private static async Task Pause(TimeSpan pause, CancellationToken cancellationToken)
     {

@@ -72,6 +72,18 @@ internal sealed partial class SiloStartup(
             await silo.StartAsync(stoppingToken);
             _running = true;
             _started.TrySetResult();
+
+            // A silo the cluster declared dead (frozen past failure detection, cut off from the others) stops itself
+            // when it learns so. A gateway without its silo can only refuse clients, so it stops too: its clients
+            // resume on the other gateways, and its supervisor starts a fresh one that joins anew.
+            await silo.SiloTerminated.WaitAsync(stoppingToken);
+            if (_running)
+            {
+                _running = false;
+                Log.SiloTerminated(logger);
+                Environment.ExitCode = 1;
+                lifetime.StopApplication();
+            }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
@@ -113,6 +125,9 @@ internal sealed partial class SiloStartup(
 
         [LoggerMessage(81, LogLevel.Critical, "The silo could not start; stopping")]
         public static partial void StartFailed(ILogger logger, Exception exception);
+
+        [LoggerMessage(83, LogLevel.Critical, "The silo stopped on its own (the cluster declared it dead?); stopping the gateway so its clients move to the others")]
+        public static partial void SiloTerminated(ILogger logger);
 
         [LoggerMessage(82, LogLevel.Warning, "The silo did not stop within the shutdown timeout (the cluster's store is unreachable?); exiting without its goodbye")]
         public static partial void StopAbandoned(ILogger logger);

@@ -6,8 +6,11 @@ using System.Text.Json;
 
 namespace SseCluster.Failover.Tests.Infrastructure;
 
-/// <summary>A publish the gateway answered 202: its nonce (in the data), the stream and the sequence it was stored at.</summary>
-internal sealed record AcceptedPublish(long Nonce, string Stream, long Sequence, string? UserId, string Via);
+/// <summary>
+/// A publish the gateway answered 202: its nonce (in the data), the stream and the sequence it was stored at, and when
+/// it was sent and answered (<see cref="System.Diagnostics.Stopwatch"/> timestamps).
+/// </summary>
+internal sealed record AcceptedPublish(long Nonce, string Stream, long Sequence, string? UserId, string Via, long SentAt, long AnsweredAt);
 
 /// <summary>
 /// Publishes through a gateway's HTTP API and records every answer. Each event's data carries a unique nonce
@@ -51,6 +54,7 @@ internal sealed class PublishLedger(HttpClient http)
             Content = new StringContent(json, Encoding.UTF8, "application/json"),
         };
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        var sentAt = System.Diagnostics.Stopwatch.GetTimestamp();
         try
         {
             // Not cancelled when publishing stops: the answer decides whether the event counts.
@@ -66,7 +70,7 @@ internal sealed class PublishLedger(HttpClient http)
             var sequence = JsonDocument.Parse(answer).RootElement.GetProperty("events").EnumerateArray()
                 .Single(e => e.GetProperty("stream").GetString() == stream)
                 .GetProperty("sequence").GetInt64();
-            _accepted[nonce] = new AcceptedPublish(nonce, stream, sequence, userId, via.GatewayId);
+            _accepted[nonce] = new AcceptedPublish(nonce, stream, sequence, userId, via.GatewayId, sentAt, System.Diagnostics.Stopwatch.GetTimestamp());
         }
         catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException)
         {
