@@ -11,8 +11,9 @@ namespace SseCluster.Grains.Streams;
 /// One stream's grain (<c>u:42</c>, <c>t:room-7</c>, <c>b</c>). It is reentrant with a single flush loop: publishes
 /// queue up while the store answers the previous append, then go to the store together (group commit), so a hot
 /// stream such as the broadcast costs one store round trip per batch, not per event. After the store answered, the
-/// batch goes to every live attached gateway in one call each (not one per connection), all at once; the publishers
-/// are answered when the gateways took it or <see cref="StreamGrainOptions.DeliveryTimeout"/> passed.
+/// events go to every live attached gateway — one call per gateway (not per connection) with one call in flight per
+/// gateway, so what queues up meanwhile travels together (<see cref="GatewayOutbox"/>); the publishers are answered
+/// when the gateways took their event or <see cref="StreamGrainOptions.DeliveryTimeout"/> passed.
 /// <para>
 /// Nothing here must survive the activation: sequence numbers come from the store, attachments are read from it on
 /// activation, and a gateway that misses a delivery (a timeout, a second activation for a moment) fills the hole
@@ -30,6 +31,7 @@ internal sealed partial class StreamGrain(
 {
     private readonly Dictionary<SiloAddress, IGatewayEndpoint> _gateways = [];
     private readonly List<PendingPublish> _pending = [];
+    private readonly Dictionary<SiloAddress, GatewayOutbox> _outboxes = [];
     private readonly StreamGrainOptions _options = options.Value;
     private StreamKey _stream;
     private bool _flushing;
@@ -83,6 +85,11 @@ internal sealed partial class StreamGrain(
     {
         ArgumentNullException.ThrowIfNull(gateway);
         _gateways.Remove(gateway);
+        if (_outboxes.Remove(gateway, out var outbox))
+        {
+            outbox.Abandon();
+        }
+
         await attachments.RemoveAsync(_stream, gateway.ToParsableString(), cancellationToken);
     }
 
@@ -139,8 +146,8 @@ internal sealed partial class StreamGrain(
                     continue;
                 }
 
-                // Not awaited: the next batch goes to the store while the gateways take this one.
-                _ = DeliverAsync(batch, stored);
+                // The next batch goes to the store while the gateways take this one.
+                Deliver(batch, stored);
             }
         }
         finally
@@ -149,49 +156,71 @@ internal sealed partial class StreamGrain(
         }
     }
 
-    private async Task DeliverAsync(List<PendingPublish> batch, AppendResult stored)
+    private void Deliver(List<PendingPublish> batch, AppendResult stored)
     {
-        // A repeated publish id maps to an earlier sequence; each sequence goes out once, in order.
-        var events = new List<LiveEvent>(batch.Count);
-        var seen = new HashSet<long>();
+        // A repeated publish id maps to an earlier sequence: each sequence goes out once, in order, and answers every
+        // publish that asked for it.
+        var bySequence = new SortedDictionary<long, StoredEvent>();
         for (var i = 0; i < batch.Count; i++)
         {
-            if (seen.Add(stored.Sequences[i]))
+            if (!bySequence.TryGetValue(stored.Sequences[i], out var e))
             {
-                events.Add(new LiveEvent(stored.Sequences[i], batch[i].Event.Payload));
+                bySequence[stored.Sequences[i]] = e = new StoredEvent(new LiveEvent(stored.Sequences[i], batch[i].Event.Payload), stored.Epoch);
             }
+
+            e.AddPublisher(batch[i].Completion);
         }
 
-        events.Sort(static (a, b) => a.Sequence.CompareTo(b.Sequence));
-        var delivery = new LiveDelivery(_stream, stored.Epoch, events);
+        var events = bySequence.Values.ToList();
         var targets = LiveGateways();
-        var answers = await Task.WhenAll(targets.Select(t => DeliverAsync(t.Key, t.Value, delivery)));
         var gateways = targets.ConvertAll(t => t.Key);
-        for (var i = 0; i < batch.Count; i++)
+        foreach (var e in events)
         {
-            var at = events.FindIndex(e => e.Sequence == stored.Sequences[i]);
-            var connections = 0;
-            foreach (var answer in answers)
-            {
-                if (answer is { } counts && at < counts.Length)
-                {
-                    connections += counts[at];
-                }
-            }
+            e.SendTo(gateways);
+        }
 
-            batch[i].Completion.TrySetResult(new PublishAck(stored.Sequences[i], stored.Epoch, gateways, connections));
+        foreach (var (gateway, endpoint) in targets)
+        {
+            Outbox(gateway, endpoint).Enqueue(events, DeliverAsync, _stream, _options.MaxBatch);
+        }
+
+        if (targets.Count > 0)
+        {
+            _ = AnswerLateAsync(events);
         }
     }
 
-    private async Task<int[]?> DeliverAsync(SiloAddress gateway, IGatewayEndpoint endpoint, LiveDelivery delivery)
+    // A publisher waits for the gateways at most the delivery timeout: the event is stored, and a gateway that did not
+    // take it in time catches up from the store.
+    private async Task AnswerLateAsync(List<StoredEvent> events)
+    {
+        await Task.Delay(_options.DeliveryTimeout);
+        foreach (var e in events)
+        {
+            e.Answer();
+        }
+    }
+
+    private GatewayOutbox Outbox(SiloAddress gateway, IGatewayEndpoint endpoint)
+    {
+        if (!_outboxes.TryGetValue(gateway, out var outbox))
+        {
+            _outboxes[gateway] = outbox = new GatewayOutbox(gateway, endpoint);
+        }
+
+        outbox.Endpoint = endpoint;
+        return outbox;
+    }
+
+    private async Task<int[]?> DeliverAsync(GatewayOutbox outbox, LiveDelivery delivery)
     {
         try
         {
-            return await endpoint.Deliver(delivery).WaitAsync(_options.DeliveryTimeout);
+            return await outbox.Endpoint.Deliver(delivery).WaitAsync(_options.DeliveryTimeout);
         }
         catch (Exception ex)
         {
-            await OnGatewayFailedAsync(gateway, endpoint, ex);
+            await OnGatewayFailedAsync(outbox.Gateway, outbox.Endpoint, ex);
             return null;
         }
     }
@@ -254,6 +283,11 @@ internal sealed partial class StreamGrain(
     private async Task ForgetAsync(SiloAddress gateway)
     {
         _gateways.Remove(gateway);
+        if (_outboxes.Remove(gateway, out var outbox))
+        {
+            outbox.Abandon();
+        }
+
         try
         {
             await attachments.RemoveAsync(_stream, gateway.ToParsableString());
