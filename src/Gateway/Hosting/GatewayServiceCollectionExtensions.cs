@@ -37,7 +37,8 @@ public static class GatewayServiceCollectionExtensions
         BindOptions(services, configuration);
         var identity = new GatewayIdentity(
             configuration["SseCluster:GatewayId"] is { Length: > 0 } id ? id : GatewayIdentity.DefaultName(),
-            DateTimeOffset.UtcNow);
+            DateTimeOffset.UtcNow,
+            SseClusterSiloBuilderExtensions.DescribeMode(configuration));
         services.AddSingleton(identity);
 
         // The silo first: hosted services start in order, and everything below needs it. It starts in the background,

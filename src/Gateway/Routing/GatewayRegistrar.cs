@@ -46,7 +46,7 @@ internal sealed partial class GatewayRegistrar(
                 if (!gateway.IsJoined)
                 {
                     gateway.MarkJoined();
-                    Log.Joined(logger, identity.Name, silo.SiloAddress.ToString());
+                    Log.Joined(logger, identity.Name, silo.SiloAddress.ToString(), identity.Mode);
                 }
                 else if (failures > 0)
                 {
@@ -130,8 +130,8 @@ internal sealed partial class GatewayRegistrar(
 
     private static partial class Log
     {
-        [LoggerMessage(60, LogLevel.Information, "Gateway {Name} joined the cluster as silo {Silo}")]
-        public static partial void Joined(ILogger logger, string name, string silo);
+        [LoggerMessage(60, LogLevel.Information, "Gateway {Name} joined the cluster as silo {Silo}: {Mode}")]
+        public static partial void Joined(ILogger logger, string name, string silo, string mode);
 
         [LoggerMessage(61, LogLevel.Warning, "Could not register with the gateway registry ({Error}: {Message}); retrying")]
         public static partial void RegistrationFailed(ILogger logger, string error, string message);

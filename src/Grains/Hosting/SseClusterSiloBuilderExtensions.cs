@@ -103,6 +103,34 @@ public static class SseClusterSiloBuilderExtensions
         return services;
     }
 
+    /// <summary>
+    /// What this configuration runs, for the startup log: one node in memory, or a cluster member and where its Redis
+    /// is (endpoints only: never a password).
+    /// </summary>
+    public static string DescribeMode(IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        var orleans = ReadOrleansOptions(configuration);
+        var redis = configuration[SseClusterIdentity.RedisConfigurationKey];
+        if (string.IsNullOrWhiteSpace(redis))
+        {
+            return $"single node, in-memory stores (silo port {orleans.SiloPort})";
+        }
+
+        string endpoints;
+        try
+        {
+            endpoints = string.Join(",", ConfigurationOptions.Parse(redis).EndPoints.Select(e => e.ToString()));
+        }
+        catch (ArgumentException)
+        {
+            endpoints = "(invalid configuration)";
+        }
+
+        return $"cluster '{orleans.ClusterId}' (service '{orleans.ServiceId}') on Redis {endpoints}, silo port {orleans.SiloPort}, " +
+               $"gateway port {orleans.GatewayPort}, advertised {orleans.AdvertisedAddress ?? "host address"}";
+    }
+
     /// <summary>The silo's options as configured, without the container (they shape the silo's own registration).</summary>
     public static SseClusterOrleansOptions ReadOrleansOptions(IConfiguration configuration)
     {
