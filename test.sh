@@ -1,32 +1,23 @@
 #!/usr/bin/env bash
 # Runs every test of SseCluster: .NET (unit, integration on real Kestrel and redis-server), and the JS client's
 # unit and browser tests when clients/js is present. Installs what it needs from Debian's packages
-# (redis-server, haproxy, chromium) when missing. Ends with one line: "N passed, N failed".
+# (redis-server, haproxy, chromium) when missing, once (scripts/lib.sh: the scripts it runs do not try again), and
+# builds the solution once (clients/js/e2e.sh does not rebuild the gateway). Ends with one line: "N passed, N failed".
 set -uo pipefail
-cd "$(dirname "$0")"
+cd "$(dirname "$0")" || exit 1
 root=$(pwd)
 results="$root/.artifacts/test-results"
 rm -rf "$results"
 mkdir -p "$results"
 
+# shellcheck source=SCRIPTDIR/scripts/lib.sh
+. "$root/scripts/lib.sh"
+
 install_missing() {
-  local wanted=()
-  command -v redis-server >/dev/null 2>&1 || wanted+=(redis-server)
-  if [ -f deploy/local-cluster.sh ] && ! command -v haproxy >/dev/null 2>&1; then wanted+=(haproxy); fi
-  if [ -d clients/js/e2e ] && [ ! -x /usr/bin/chromium ]; then wanted+=(chromium); fi
-  [ ${#wanted[@]} -eq 0 ] && return 0
-  echo "== installing ${wanted[*]} from Debian's packages"
-  local sudo=""
-  [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  # Another apt may hold the lock for a while on a fresh machine.
-  for attempt in 1 2 3 4 5 6; do
-    if $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${wanted[@]}" >/dev/null; then
-      return 0
-    fi
-    sleep 10
-  done
-  echo "could not install ${wanted[*]}" >&2
-  return 1
+  local wanted=(redis-server)
+  [ -f deploy/local-cluster.sh ] && wanted+=(haproxy)
+  [ -d clients/js/e2e ] && wanted+=(chromium)
+  install_packages "${wanted[@]}"
 }
 
 passed=0
@@ -66,7 +57,8 @@ count_line() {
 install_missing || status=1
 
 echo "== dotnet build"
-if ! dotnet build SseCluster.sln -c Release -nologo -v q; then
+# Records the gateway as built from the current sources: clients/js/e2e.sh and the other scripts do not build it again.
+if ! dotnet_build "$DEFAULT_GATEWAY_DLL" SseCluster.sln; then
   echo "build failed" >&2
   echo "0 passed, 1 failed"
   exit 1

@@ -3,17 +3,19 @@
 #
 #   bench/idle-connections.sh [COUNT]          COUNT defaults to 10000
 #
-# Builds the gateway and bench/SseCluster.LoadClient in Release, starts the gateway on a free loopback port, samples
+# Builds the gateway and bench/SseCluster.LoadClient in Release when their sources changed, starts the gateway on a
+# free loopback port (its silo on free ports of its own), samples
 # its VmRSS after a warm-up ("before"), opens COUNT streams with the load client's `idle` mode, samples VmRSS again
 # while they are all held ("after"), then stops everything by PID. Last line:
 #   connections=N rss_before_kib=… rss_after_kib=… per_connection_kib=…
 #
 # Environment: USERS (default COUNT/10; the gateway allows 20 streams per user), SOURCE_IPS (4), CONCURRENCY (32),
 # HOLD_SECONDS (20), GATEWAY_ENV (extra VAR=value pairs for the gateway, e.g. "DOTNET_gcServer=0"), SKIP_BUILD=1,
-# KEEP_TMP=1 (keep logs).
+# KEEP_TMP=1 (keep logs), GATEWAY_DLL (another build of the gateway to measure; default this tree's Release build).
 # One load-client process holds COUNT sockets: stay below the 20,000-descriptor limit (about 19,000).
 set -uo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 COUNT=${1:-10000}
 [[ "$COUNT" =~ ^[0-9]+$ && "$COUNT" -ge 1 ]] || die "COUNT must be a positive integer"
@@ -28,9 +30,10 @@ bench_init
 build_all
 LOAD_START=$(loadavg)
 
-PORT=$(free_port)
+PORT="" # set by free_port
+free_port PORT
 # shellcheck disable=SC2086 # GATEWAY_ENV is a list of VAR=value words
-start_gateway gateway "$PORT" ${GATEWAY_ENV:-}
+bench_gateway gateway "$PORT" ${GATEWAY_ENV:-}
 GW_PID=$LAST_PID
 wait_http "http://127.0.0.1:$PORT/readyz" "$GW_PID" 60 || { tail -n 30 "$BENCH_TMP/gateway.log" >&2; die "gateway did not become ready"; }
 RSS_START=$(rss_kib "$GW_PID")
@@ -41,9 +44,9 @@ dotnet "$LOADCLIENT_DLL" idle --url "http://127.0.0.1:$PORT" --connections "$COU
   --source-ips "$SOURCE_IPS" --concurrency "$CONCURRENCY" --hold-seconds "$HOLD_SECONDS" --settle-seconds 6 \
   --open-timeout-seconds "$OPEN_TIMEOUT" >"$OUT" 2>"$BENCH_TMP/idle.err" &
 CLIENT_PID=$!
-STARTED_PIDS+=("$CLIENT_PID")
+track_pid "$CLIENT_PID"
 tail -n +1 -f --pid="$CLIENT_PID" "$OUT" >&2 &
-STARTED_PIDS+=("$!")
+track_pid "$!"
 
 # Baseline: tokens fetched, connect path warmed up on both sides, warm-up streams closed, nothing open.
 wait_line "$OUT" '"phase":"baseline"' "$CLIENT_PID" 120 || { cat "$BENCH_TMP/idle.err" >&2; die "load client did not reach its baseline"; }
@@ -76,14 +79,14 @@ OPENED=$(json_field "$OUT" opened)
 FAILED=$(json_field "$OUT" failed)
 OPEN_SECONDS=$(json_field "$OUT" openSeconds)
 GW_ALIVE=yes
-kill -0 "$GW_PID" 2>/dev/null || GW_ALIVE=no
+pid_alive "$GW_PID" || GW_ALIVE=no
 
 HELD=${HELD_METRIC:-${OPEN_AT_END:-0}}
 HELD=${HELD%.*}
 PER_CONN=$(awk -v a="$RSS_AFTER" -v b="$RSS_BEFORE" -v n="$HELD" 'BEGIN { if (n > 0) printf "%.2f", (a - b) / n; else print "n/a" }')
 
 echo
-echo "gateway_env=${GATEWAY_ENV:-none} requested=$COUNT users=$USERS source_ips=$SOURCE_IPS opened=${OPENED:-?} failed=${FAILED:-?} open_seconds=${OPEN_SECONDS:-?} open_at_end=${OPEN_AT_END:-?} client_exit=$CLIENT_RC gateway_alive=$GW_ALIVE"
+echo "gateway=$GATEWAY_DLL gateway_env=${GATEWAY_ENV:-none} requested=$COUNT users=$USERS source_ips=$SOURCE_IPS opened=${OPENED:-?} failed=${FAILED:-?} open_seconds=${OPEN_SECONDS:-?} open_at_end=${OPEN_AT_END:-?} client_exit=$CLIENT_RC gateway_alive=$GW_ALIVE"
 echo "loadavg_start=\"$LOAD_START\" loadavg_end=\"$(loadavg)\" cores=$(nproc) rss_start_kib=$RSS_START rss_samples_kib=${SAMPLES[*]} fds_before=$FDS_BEFORE fds_after=$FDS_AFTER $HEAP_NOTE"
 echo "connections=$HELD rss_before_kib=$RSS_BEFORE rss_after_kib=$RSS_AFTER per_connection_kib=$PER_CONN"
 

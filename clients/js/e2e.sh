@@ -1,44 +1,39 @@
 #!/usr/bin/env bash
 # End-to-end browser tests of the client and the dashboard, with the system Chromium and
 # a real gateway on a loopback port (Development environment: dev tokens, in-memory
-# routing). Builds what it needs, ends every process it starts by PID, and prints as its
-# last line:  js-e2e: N passed, N failed
+# routing, its silo on free ports of its own). Builds the client; builds the gateway only
+# when its sources changed since its last build (after test.sh's build it does not);
+# installs Chromium from Debian's packages when missing (never 'playwright install').
+# Ends every process it starts by PID, and prints as its last line:
+#   js-e2e: N passed, N failed
 # Exits non-zero when a test failed, something could not be built or started, or no
-# test ran.
+# test ran. The failover test starts deploy/local-cluster.sh itself (needs haproxy and
+# redis-server; skipped without them).
 set -uo pipefail
-cd "$(dirname "$0")"
+cd "$(dirname "$0")" || exit 1
 JS_DIR="$(pwd)"
-ROOT="$(cd ../.. && pwd)"
-GATEWAY_DIR="$ROOT/src/Gateway"
-GATEWAY_DLL="$GATEWAY_DIR/bin/Release/net10.0/SseCluster.Gateway.dll"
+LOG_PREFIX="e2e: "
+# shellcheck source=SCRIPTDIR/../../scripts/lib.sh
+. "$JS_DIR/../../scripts/lib.sh"
 CHROMIUM="${CHROMIUM_PATH:-/usr/bin/chromium}"
 ARTIFACTS="$JS_DIR/.artifacts"
 TAP="$ARTIFACTS/e2e.tap"
-GATEWAY_PID=""
+# This tree's gateway, whatever GATEWAY_DLL says elsewhere: these tests belong to this client.
+GATEWAY_DLL="$DEFAULT_GATEWAY_DLL"
 
 summary() {
   echo "js-e2e: $1 passed, $2 failed"
 }
 
 fail_early() {
-  echo "e2e: $1" >&2
+  log "$1"
   summary 0 1
   exit 1
 }
 
-cleanup() {
-  if [ -n "$GATEWAY_PID" ] && kill -0 "$GATEWAY_PID" 2>/dev/null; then
-    kill "$GATEWAY_PID" 2>/dev/null
-    for _ in $(seq 1 50); do
-      kill -0 "$GATEWAY_PID" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -9 "$GATEWAY_PID" 2>/dev/null || true
-    wait "$GATEWAY_PID" 2>/dev/null || true
-  fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'stop_started 10' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 mkdir -p "$ARTIFACTS" e2e/artifacts
 
@@ -48,50 +43,25 @@ if [ ! -d node_modules ]; then
 fi
 npm run --silent build || fail_early "client build failed"
 
-# 2. Chromium from Debian (never 'playwright install').
-if [ ! -x "$CHROMIUM" ] && [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
-  # A background apt run may hold the lock: wait for it (up to 5 minutes).
-  for _ in $(seq 1 60); do
-    [ -x "$CHROMIUM" ] && break
-    if command -v fuser >/dev/null && fuser /var/lib/dpkg/lock-frontend /var/lib/apt/lists/lock >/dev/null 2>&1; then
-      sleep 5
-    else
-      break
-    fi
-  done
-  if [ ! -x "$CHROMIUM" ]; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y chromium >/dev/null 2>&1 ||
-      { apt-get update >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium >/dev/null 2>&1; }
-  fi
-fi
+# 2. Chromium from Debian.
+[ -x "$CHROMIUM" ] || [ -n "${CHROMIUM_PATH:-}" ] || install_packages chromium
 [ -x "$CHROMIUM" ] || fail_early "no Chromium at $CHROMIUM"
 
-# 3. The gateway.
-[ -f "$GATEWAY_DIR/SseCluster.Gateway.csproj" ] || fail_early "no gateway project at $GATEWAY_DIR"
-dotnet build "$GATEWAY_DIR" -c Release -nologo -v quiet > "$ARTIFACTS/gateway-build.log" 2>&1 ||
-  { tail -30 "$ARTIFACTS/gateway-build.log" >&2; fail_early "gateway build failed"; }
+# 3. The gateway: built only when its sources changed.
+[ -f "$GATEWAY_PROJECT_DIR/SseCluster.Gateway.csproj" ] || fail_early "no gateway project at $GATEWAY_PROJECT_DIR"
+ensure_gateway_built "$ARTIFACTS/gateway-build.log" || fail_early "gateway build failed"
 [ -f "$GATEWAY_DLL" ] || fail_early "no $GATEWAY_DLL after the build"
 
-PORT="$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
+PORT="" # set by free_port
+free_port PORT
 GATEWAY_URL="http://127.0.0.1:$PORT"
 # The project folder is the content root: appsettings.Development.json and wwwroot.
-(cd "$GATEWAY_DIR" && ASPNETCORE_ENVIRONMENT=Development DOTNET_NOLOGO=1 exec dotnet "$GATEWAY_DLL" --urls "$GATEWAY_URL") \
-  > "$ARTIFACTS/gateway.log" 2>&1 &
-GATEWAY_PID=$!
-
-ready=0
-for _ in $(seq 1 150); do
-  if ! kill -0 "$GATEWAY_PID" 2>/dev/null; then
-    tail -30 "$ARTIFACTS/gateway.log" >&2
-    fail_early "the gateway exited"
-  fi
-  if node -e 'fetch(process.argv[1]).then(r=>process.exit(r.status===200?0:1),()=>process.exit(1))' "$GATEWAY_URL/healthz"; then
-    ready=1
-    break
-  fi
-  sleep 0.2
-done
-[ "$ready" = 1 ] || fail_early "the gateway did not answer /healthz within 30 s"
+GATEWAY_CONTENT_ROOT="$GATEWAY_PROJECT_DIR"
+start_gateway "$PORT" "$ARTIFACTS/gateway.log" ASPNETCORE_ENVIRONMENT=Development || fail_early "the gateway did not start"
+if ! wait_http "$GATEWAY_URL/readyz" "$GATEWAY_PID" 60; then
+  tail -n 30 "$ARTIFACTS/gateway.log" >&2
+  fail_early "the gateway did not become ready"
+fi
 
 # 4. The tests (node's test runner, one file at a time, at most 150 s).
 rm -f "$TAP"
@@ -107,12 +77,11 @@ cancelled="$(grep -E '^# cancelled [0-9]+' "$TAP" 2>/dev/null | tail -1 | awk '{
 passed="${passed:-0}"
 failed=$(( ${failed:-0} + ${cancelled:-0} ))
 if [ "$test_rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
-  echo "e2e: the test runner exited with $test_rc" >&2
+  log "the test runner exited with $test_rc"
   failed=1
 fi
 
-cleanup
-GATEWAY_PID=""
+stop_started 10
 rc=0
 if [ "$failed" -ne 0 ] || [ "$passed" -eq 0 ]; then
   rc=1
