@@ -91,7 +91,7 @@ internal sealed class GrainPublisher : ISseEventPublisher
         if (bytes > _options.MaxBytesPerPublish)
         {
             throw new PublishTooLargeException(
-                $"the publish would store {bytes} bytes ({payload.DataBytes} bytes of data for each of {streams.Count} streams); at most {_options.MaxBytesPerPublish} are allowed — send large data to a topic or a filtered broadcast, which store it once");
+                $"the publish would store {bytes} bytes ({payload.DataBytes} bytes of data for each of {streams.Count} streams); at most {_options.MaxBytesPerPublish} are allowed ({PublisherOptions.Section}:{nameof(PublisherOptions.MaxBytesPerPublish)}) — send large data to a topic or a filtered broadcast, which store it once");
         }
 
         var acks = await Task.WhenAll(streams.Select(stream => PublishOneAsync(stream, payload, publishId, cancellationToken))).ConfigureAwait(false);

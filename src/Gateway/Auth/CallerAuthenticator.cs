@@ -13,6 +13,7 @@ internal sealed class CallerAuthenticator(
     TokenValidator tokens,
     StreamSessionCookie session,
     ITicketStore tickets,
+    IStreamHistory store,
     TimeProvider time,
     IOptions<AuthOptions> options)
 {
@@ -32,12 +33,23 @@ internal sealed class CallerAuthenticator(
 
         if (context.Request.Query["ticket"] is [{ Length: > 0 } ticket])
         {
-            string? grant;
-            try
+            // Every store of a node shares one Redis connection: while the stream store knows it is down, a redeem
+            // would only wait out the command timeout (seconds) to fail the same way, so it is not tried.
+            string? grant = null;
+            var checkable = store.IsAvailable;
+            if (checkable)
             {
-                grant = ticket.Length <= 128 ? await tickets.RedeemAsync(ticket, cancellationToken) : null;
+                try
+                {
+                    grant = ticket.Length <= 128 ? await tickets.RedeemAsync(ticket, cancellationToken) : null;
+                }
+                catch (RoutingUnavailableException)
+                {
+                    checkable = false;
+                }
             }
-            catch (RoutingUnavailableException)
+
+            if (!checkable)
             {
                 // The ticket cannot be checked now. A session cookie needs no store; otherwise the client retries later
                 // (200 + retry + close), never an error status EventSource would give up on.
