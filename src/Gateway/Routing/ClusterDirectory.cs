@@ -10,8 +10,13 @@ namespace SseCluster.Gateway.Routing;
 /// within the call timeout is left out), so a dead gateway's connections vanish as soon as membership declares it
 /// dead, and nothing can be left behind by a connection that closed while the cluster was unreachable.
 /// </summary>
-internal sealed class ClusterDirectory(IGrainFactory grains, RoutingCalls calls, IOptions<GatewayRoutingOptions> options)
+internal sealed class ClusterDirectory(IGrainFactory grains, IClusterMembershipService membership, RoutingCalls calls, IOptions<GatewayRoutingOptions> options)
 {
+    // The gateways last listed, by silo. The registry keeps its list in memory only: when it moves to another silo (the
+    // one it lived on died) it starts empty and fills up as the gateways register again, within an interval. Meanwhile a
+    // gateway listed before and still alive by membership stays listed.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<SiloAddress, RegisteredGateway> _known = new();
+
     /// <summary>Totals over live gateways, one row per gateway, and the users holding the most connections.</summary>
     public async Task<StatsResponse> GetStatsAsync(int topUsers, CancellationToken cancellationToken)
     {
@@ -86,8 +91,34 @@ internal sealed class ClusterDirectory(IGrainFactory grains, RoutingCalls calls,
         return answers.Where(a => a is not null).SelectMany(a => a!).ToList();
     }
 
-    private Task<IReadOnlyList<RegisteredGateway>> LiveGatewaysAsync(CancellationToken cancellationToken) =>
-        calls.RunAsync(_ => grains.GetGrain<IGatewayRegistryGrain>(SseClusterIdentity.RegistryKey).GetLiveGateways(), "listing the gateways", cancellationToken);
+    private async Task<IReadOnlyList<RegisteredGateway>> LiveGatewaysAsync(CancellationToken cancellationToken)
+    {
+        // The registry may sit on a silo that just died: wait that out, as a publish would, instead of failing the request.
+        var listed = await calls.RetryAsync(
+            ct => grains.GetGrain<IGatewayRegistryGrain>(SseClusterIdentity.RegistryKey).GetLiveGateways(),
+            "listing the gateways",
+            cancellationToken);
+        var snapshot = membership.CurrentSnapshot;
+        var live = listed.ToDictionary(g => g.Registration.Address);
+        foreach (var (address, gateway) in _known)
+        {
+            if (snapshot.GetSiloStatus(address) == SiloStatus.Active)
+            {
+                live.TryAdd(address, gateway);
+            }
+            else
+            {
+                _known.TryRemove(address, out _);
+            }
+        }
+
+        foreach (var gateway in listed)
+        {
+            _known[gateway.Registration.Address] = gateway;
+        }
+
+        return [.. live.Values];
+    }
 
     // Asks every gateway at once; one that fails or does not answer in time is left out (null).
     private async Task<T?[]> AskAllAsync<T>(IReadOnlyList<RegisteredGateway> gateways, Func<IGatewayEndpoint, Task<T>> ask)

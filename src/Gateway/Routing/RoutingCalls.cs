@@ -24,18 +24,17 @@ internal sealed partial class RoutingCalls(
     /// is tried again under short deadlines, as publishes are, instead of failing: a connect then waits a moment
     /// rather than being sent away.
     /// </summary>
+    public Task<T> RetryAsync<T>(Func<CancellationToken, Task<T>> call, string what, CancellationToken cancellationToken) =>
+        RunAsync(ct => _retry.RunAsync(call, what, ct), what, publishing.Value.RetryFor + publishing.Value.AttemptTimeout, cancellationToken);
+
     public Task RetryAsync(Func<CancellationToken, Task> call, string what, CancellationToken cancellationToken) =>
-        RunAsync(
-            ct => _retry.RunAsync(
-                async attempt =>
-                {
-                    await call(attempt).ConfigureAwait(false);
-                    return true;
-                },
-                what,
-                ct),
+        RetryAsync(
+            async attempt =>
+            {
+                await call(attempt).ConfigureAwait(false);
+                return true;
+            },
             what,
-            publishing.Value.RetryFor + publishing.Value.AttemptTimeout,
             cancellationToken);
 
     /// <summary>False until the co-hosted silo is up: calls then fail at once instead of waiting for it.</summary>

@@ -61,6 +61,15 @@ internal sealed partial class StreamConnectHandler(
             return;
         }
 
+        if (!history.IsAvailable)
+        {
+            // Every step from here needs the stream store; with it known to be down, say "retry later" at once instead
+            // of waiting out its timeouts one after another.
+            metrics.Refused.Add(1, new KeyValuePair<string, object?>("reason", "routing-unavailable"));
+            await RefuseWithCloseAsync(context, "unavailable");
+            return;
+        }
+
         if (caller.UserId is { } blockedUser && await IsBlockedAsync(blockedUser, aborted))
         {
             // 204 is the one answer that makes EventSource stop retrying without an error.
@@ -149,6 +158,11 @@ internal sealed partial class StreamConnectHandler(
                 metrics.SlowConsumerDisconnects.Add(1);
                 Log.SlowConsumer(logger, connection.Id, connection.UserId);
                 context.Abort(); // the client resumes from history on its reconnect
+            }
+            else
+            {
+                // The client has everything it will get: end the response now, not after the cluster was told.
+                await CompleteResponseAsync(context);
             }
 
             await registry.RemoveAsync(connection);
@@ -258,6 +272,18 @@ internal sealed partial class StreamConnectHandler(
         var response = context.Response;
         await response.Body.WriteAsync(writer.JitteredRetry());
         await response.Body.WriteAsync(SseFrames.FormatEvent("close", new CloseData(reason, true), SseJsonContext.Default.CloseData));
+    }
+
+    private static async Task CompleteResponseAsync(HttpContext context)
+    {
+        try
+        {
+            await context.Response.CompleteAsync();
+        }
+        catch (Exception ex) when (ex is IOException or InvalidOperationException or OperationCanceledException)
+        {
+            // The client is gone already.
+        }
     }
 
     // No proxy may buffer, cache, transform or compress the stream, and no browser may sniff it.

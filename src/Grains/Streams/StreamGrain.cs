@@ -32,6 +32,7 @@ internal sealed partial class StreamGrain(
     private readonly Dictionary<SiloAddress, IGatewayEndpoint> _gateways = [];
     private readonly List<PendingPublish> _pending = [];
     private readonly Dictionary<SiloAddress, GatewayOutbox> _outboxes = [];
+    private readonly HashSet<SiloAddress> _unsaved = [];
     private readonly StreamGrainOptions _options = options.Value;
     private StreamKey _stream;
     private bool _flushing;
@@ -75,16 +76,23 @@ internal sealed partial class StreamGrain(
         // In the map before the first await: any batch whose targets are chosen from now on includes this gateway.
         var known = _gateways.TryGetValue(gateway, out var current) && current.GetGrainId() == endpoint.GetGrainId();
         _gateways[gateway] = endpoint;
-        if (!known)
+        if (known && !_unsaved.Contains(gateway))
         {
-            await attachments.AddAsync(_stream, gateway.ToParsableString(), endpoint.GetGrainId().ToString(), cancellationToken);
+            return;
         }
+
+        // Saved, so an activation elsewhere (after this silo died) still delivers to it. Until the store took it, the
+        // gateway counts as unsaved: it gets events from this activation, and its next attach tries the store again.
+        _unsaved.Add(gateway);
+        await attachments.AddAsync(_stream, gateway.ToParsableString(), endpoint.GetGrainId().ToString(), cancellationToken);
+        _unsaved.Remove(gateway);
     }
 
     public async Task Detach(SiloAddress gateway, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(gateway);
         _gateways.Remove(gateway);
+        _unsaved.Remove(gateway);
         if (_outboxes.Remove(gateway, out var outbox))
         {
             outbox.Abandon();
@@ -283,6 +291,7 @@ internal sealed partial class StreamGrain(
     private async Task ForgetAsync(SiloAddress gateway)
     {
         _gateways.Remove(gateway);
+        _unsaved.Remove(gateway);
         if (_outboxes.Remove(gateway, out var outbox))
         {
             outbox.Abandon();
