@@ -13,7 +13,7 @@
 #                          for publishers, 0 for none)                      default: free ports
 #   SSE_REDIS_PORT         redis-server's port                              default: a free port
 #   SSE_STATS_PORT         haproxy's stats page, 0 for none                 default 8404
-#   SSE_CLUSTER_ID         SseCluster:Orleans:ClusterId                     default: local-<random>, new each run
+#   SSE_CLUSTER_ID         SseCluster:Orleans:ClusterId                     default: ssecluster (each run has its own Redis)
 #   SSE_SIGNING_KEY        HS256 key shared by every gateway (>= 32 bytes)  default: random per run
 #   SSE_SESSION_KEY        stream session cookie key, shared                default: derived from the above
 #   SSE_GATEWAY_DLL        the gateway to run       default src/Gateway/bin/Release/net10.0/SseCluster.Gateway.dll
@@ -113,7 +113,8 @@ fi
 case "$BUILD" in auto | always | never) ;; *) die "SSE_BUILD must be auto, always or never" ;; esac
 [[ "$KEEP_LOGS" =~ ^[01]$ ]] || die "SSE_KEEP_LOGS must be 0 or 1"
 if [ -z "$CLUSTER_ID" ]; then
-  CLUSTER_ID="local-$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')"
+  # The product's default, so a publisher needs only the Redis address; each run's Redis is its own.
+  CLUSTER_ID="ssecluster"
 fi
 [[ "$CLUSTER_ID" =~ ^[A-Za-z0-9._-]+$ ]] || die "bad cluster id '$CLUSTER_ID' (letters, digits, . _ -)"
 
