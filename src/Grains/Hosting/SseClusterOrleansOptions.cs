@@ -46,4 +46,12 @@ public sealed class MembershipTimingOptions
 
     /// <summary>Suspicions needed to declare a silo dead (never more than half the live silos). Default 2.</summary>
     public int VotesForDeathDeclaration { get; set; } = 2;
+
+    /// <summary>
+    /// How often each silo writes "I am alive" into the membership table, in seconds. A silo that missed two of these
+    /// can be declared dead by a single suspicion: that is how gateways started after every earlier one died (a whole
+    /// cluster restarted) clear the old rows and join. Default 5 (Orleans' own is 30, which makes such a restart wait
+    /// over a minute).
+    /// </summary>
+    public double IAmAliveSeconds { get; set; } = 5;
 }

@@ -55,6 +55,11 @@ internal sealed class SseClusterOrleansOptionsValidator : IValidateOptions<SseCl
             errors.Add($"SseCluster:Orleans:Membership:VotesForDeathDeclaration must be between 1 and 10 (it is {membership.VotesForDeathDeclaration})");
         }
 
+        if (membership.IAmAliveSeconds is < 1 or > 300)
+        {
+            errors.Add($"SseCluster:Orleans:Membership:IAmAliveSeconds must be between 1 and 300 (it is {membership.IAmAliveSeconds})");
+        }
+
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }

@@ -57,6 +57,7 @@ public static class SseClusterSiloBuilderExtensions
             o.ProbeTimeout = TimeSpan.FromSeconds(orleans.Membership.ProbeTimeoutSeconds);
             o.NumMissedProbesLimit = orleans.Membership.MissedProbesLimit;
             o.NumVotesForDeathDeclaration = orleans.Membership.VotesForDeathDeclaration;
+            o.IAmAliveTablePublishTimeout = TimeSpan.FromSeconds(orleans.Membership.IAmAliveSeconds);
         });
         if (!string.IsNullOrEmpty(nodeName))
         {
