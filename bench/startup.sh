@@ -8,7 +8,7 @@
 #
 #   bench/startup.sh
 #   STARTS=9 bench/startup.sh
-#   GATEWAY_DLL=/work/lua-baseline/src/Gateway/bin/Release/net10.0/SseCluster.Gateway.dll bench/startup.sh
+#   GATEWAY_DLL=$LUA/src/Gateway/bin/Release/net10.0/SseCluster.Gateway.dll bench/startup.sh
 #
 # Environment: STARTS (5 per mode), POLL_MS (20: /readyz is polled with curl every POLL_MS ms, so times are rounded
 # up to about that), PAUSE_SECONDS (2: idle time after each stop, so one start's shutdown does not slow the next),

@@ -10,7 +10,7 @@
 #
 #   bench/throughput.sh
 #   DURATION=5 MODES="http-memory" bench/throughput.sh
-#   GATEWAY_DLL=/work/lua-baseline/src/Gateway/bin/Release/net10.0/SseCluster.Gateway.dll \
+#   GATEWAY_DLL=$LUA/src/Gateway/bin/Release/net10.0/SseCluster.Gateway.dll \
 #     PUBLISHBENCH_DLL=/tmp/publishbench-lua/SseCluster.PublishBench.dll bench/throughput.sh      # another build
 #
 # Environment: USERS (1000), CONCURRENCY (32 publishes in flight), DURATION (10 s measured per mode), WARMUP_SECONDS
