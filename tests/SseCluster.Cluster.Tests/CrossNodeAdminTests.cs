@@ -1,8 +1,7 @@
 using System.Net;
 using System.Text.Json;
 using SseCluster.Cluster.Tests.Support;
-using SseCluster.Tests.Infrastructure;
-using SseCluster.Tests.Shared;
+using SseCluster.TestSupport;
 
 namespace SseCluster.Cluster.Tests;
 
@@ -22,7 +21,7 @@ public abstract class CrossNodeAdminTests(ThreeGateways cluster)
 
         var expectedRows = new[] { (cluster.Cluster.GatewayId(0), 1, 1), (cluster.Cluster.GatewayId(1), 1, 1), (cluster.Cluster.GatewayId(2), 1, 1) };
         JsonElement? last = null;
-        await Until.TrueAsync(
+        await Eventually.TrueAsync(
             async () =>
             {
                 last = await cluster.AdminOfA.GetJsonAsync("/sse/stats");
@@ -242,10 +241,10 @@ public abstract class CrossNodeAdminTests(ThreeGateways cluster)
     }
 }
 
-[Collection(RedisCollection.Name)]
+[Collection(RedisCollections.Server)]
 public sealed class CrossNodeAdminOnStandaloneRedis(ThreeGatewaysOnStandaloneRedis cluster)
     : CrossNodeAdminTests(cluster), IClassFixture<ThreeGatewaysOnStandaloneRedis>;
 
-[Collection(RedisClusterCollection.Name)]
+[Collection(RedisCollections.Cluster)]
 public sealed class CrossNodeAdminOnRedisCluster(ThreeGatewaysOnRedisCluster cluster)
     : CrossNodeAdminTests(cluster), IClassFixture<ThreeGatewaysOnRedisCluster>;

@@ -1,8 +1,7 @@
 using System.Text.Json;
 using SseCluster.Cluster.Tests.Support;
 using SseCluster.Contracts;
-using SseCluster.Tests.Infrastructure;
-using SseCluster.Tests.Shared;
+using SseCluster.TestSupport;
 
 namespace SseCluster.Cluster.Tests;
 
@@ -169,10 +168,10 @@ public abstract class CrossNodeDeliveryTests(ThreeGateways cluster)
             TimeSpan.FromSeconds(15));
 }
 
-[Collection(RedisCollection.Name)]
+[Collection(RedisCollections.Server)]
 public sealed class CrossNodeDeliveryOnStandaloneRedis(ThreeGatewaysOnStandaloneRedis cluster)
     : CrossNodeDeliveryTests(cluster), IClassFixture<ThreeGatewaysOnStandaloneRedis>;
 
-[Collection(RedisClusterCollection.Name)]
+[Collection(RedisCollections.Cluster)]
 public sealed class CrossNodeDeliveryOnRedisCluster(ThreeGatewaysOnRedisCluster cluster)
     : CrossNodeDeliveryTests(cluster), IClassFixture<ThreeGatewaysOnRedisCluster>;

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using SseCluster.Cluster.Tests.Support;
-using SseCluster.Tests.Infrastructure;
-using SseCluster.Tests.Shared;
+using SseCluster.TestSupport;
 
 namespace SseCluster.Cluster.Tests;
 
@@ -168,10 +167,10 @@ public abstract class CrossNodeResumeTests(ThreeGateways cluster)
     }
 }
 
-[Collection(RedisCollection.Name)]
+[Collection(RedisCollections.Server)]
 public sealed class CrossNodeResumeOnStandaloneRedis(ThreeGatewaysOnStandaloneRedis cluster)
     : CrossNodeResumeTests(cluster), IClassFixture<ThreeGatewaysOnStandaloneRedis>;
 
-[Collection(RedisClusterCollection.Name)]
+[Collection(RedisCollections.Cluster)]
 public sealed class CrossNodeResumeOnRedisCluster(ThreeGatewaysOnRedisCluster cluster)
     : CrossNodeResumeTests(cluster), IClassFixture<ThreeGatewaysOnRedisCluster>;

@@ -3,8 +3,7 @@ using System.Net;
 using System.Text;
 using SseCluster.Cluster.Tests.Support;
 using SseCluster.Contracts;
-using SseCluster.Tests.Infrastructure;
-using SseCluster.Tests.Shared;
+using SseCluster.TestSupport;
 using Xunit.Abstractions;
 
 namespace SseCluster.Cluster.Tests;
@@ -47,7 +46,7 @@ public sealed class RedisOutageTests(ITestOutputHelper output) : IAsyncLifetime
         using var publisher = _cluster[1].CreateClient(Tokens.Publisher("steady-publisher"));
         using var admin = _cluster[2].CreateClient(Tokens.Admin());
         await using var library = await _cluster.CreateLibraryPublisherAsync();
-        await using var client = await ResumingClient.StartAsync(a.CreateClient(Tokens.For("steady")), "/sse/connect?clientId=steady");
+        await using var client = await ResumingStream.StartAsync(a.CreateClient(Tokens.For("steady")), "/sse/connect?clientId=steady");
         var attempts = new List<Attempt>();
         using var stopPublishing = new CancellationTokenSource();
         var clock = Stopwatch.StartNew();
@@ -112,7 +111,7 @@ public sealed class RedisOutageTests(ITestOutputHelper output) : IAsyncLifetime
                 "/readyz to answer 200 on A, B and C after Redis restarted",
                 TimeSpan.FromSeconds(15));
             var ready = clock.Elapsed;
-            await Until.TrueAsync(
+            await Eventually.TrueAsync(
                 async () =>
                 {
                     try
@@ -141,7 +140,7 @@ public sealed class RedisOutageTests(ITestOutputHelper output) : IAsyncLifetime
 
             var all = Snapshot(attempts);
             var accepted = all.Where(x => x.Status == HttpStatusCode.Accepted).Select(x => x.N).ToList();
-            await Until.TrueAsync(
+            await Eventually.TrueAsync(
                 () => Task.FromResult(accepted.Except(Received(client)).Any() is false),
                 () => $"every event answered 202 to reach the client on A; missing: {string.Join(", ", accepted.Except(Received(client)).Take(20))} (of {accepted.Count}, {client.Reconnects} reconnects)",
                 TimeSpan.FromSeconds(20));
@@ -249,7 +248,7 @@ public sealed class RedisOutageTests(ITestOutputHelper output) : IAsyncLifetime
         }
     }
 
-    private static List<int> Received(ResumingClient client) =>
+    private static List<int> Received(ResumingStream client) =>
         client.Snapshot().Where(e => e.EventType == "tick").Select(e => e.Json.GetProperty("n").GetInt32()).ToList();
 
     private static int Heartbeats(SseStream stream)

@@ -5,8 +5,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using SseCluster.Cluster.Tests.Support;
-using SseCluster.Tests.Infrastructure;
-using SseCluster.Tests.Shared;
+using SseCluster.TestSupport;
 using Xunit.Abstractions;
 
 namespace SseCluster.Cluster.Tests;
@@ -73,7 +72,7 @@ public sealed partial class RoutingDefectTests(ITestOutputHelper output)
         await env.StartRedisAsync();
         var up = clock.Elapsed;
         SseStream? resumed = null;
-        await Until.TrueAsync(
+        await Eventually.TrueAsync(
             async () =>
             {
                 var (response, stream) = await SseStream.TryOpenAsync(reconnecting, url, lastId);
@@ -102,7 +101,7 @@ public sealed partial class RoutingDefectTests(ITestOutputHelper output)
             // A 503 answered by a timeout may still have been stored: the retries carry one Idempotency-Key.
             using var publisher = b.CreateClient(Tokens.Publisher());
             publisher.DefaultRequestHeaders.Add("Idempotency-Key", "after-the-outage");
-            await Until.TrueAsync(
+            await Eventually.TrueAsync(
                 async () =>
                 {
                     using var response = await publisher.PostAsync("/sse/send", Json($$$"""{"userId":"{{{user}}}","eventType":"item","data":{"n":2}}"""));
@@ -145,7 +144,7 @@ public sealed partial class RoutingDefectTests(ITestOutputHelper output)
         }
 
         // B answers from the gateways themselves: A forgot the connection when it closed, whatever Redis is doing.
-        await Until.TrueAsync(
+        await Eventually.TrueAsync(
             async () => (await admin.GetJsonAsync($"/sse/users/{user}/connections")).GetArrayLength() == 0,
             () => "B to stop listing the connection that left while Redis was down",
             TimeSpan.FromSeconds(10));
@@ -361,7 +360,7 @@ public sealed partial class RoutingDefectTests(ITestOutputHelper output)
         foreach (var node in nodes)
         {
             using var client = node.CreateClient();
-            await Until.TrueAsync(
+            await Eventually.TrueAsync(
                 async () => (await client.GetAsync("/readyz")).IsSuccessStatusCode,
                 () => $"{node.BaseAddress} to be ready again after Redis came back",
                 TimeSpan.FromSeconds(20));

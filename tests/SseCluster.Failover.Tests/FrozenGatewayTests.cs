@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using SseCluster.Failover.Tests.Infrastructure;
-using SseCluster.Tests.Infrastructure;
+using SseCluster.TestSupport;
 
 namespace SseCluster.Failover.Tests;
 

@@ -3,7 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using SseCluster.Contracts;
 using SseCluster.Failover.Tests.Infrastructure;
-using SseCluster.Tests.Infrastructure;
+using SseCluster.TestSupport;
 
 namespace SseCluster.Failover.Tests;
 

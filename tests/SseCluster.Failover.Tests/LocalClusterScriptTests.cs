@@ -6,8 +6,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using SseCluster.Failover.Tests.Infrastructure;
-using SseCluster.Tests.Infrastructure;
-using SseCluster.Tests.Shared;
+using SseCluster.TestSupport;
 
 namespace SseCluster.Failover.Tests;
 
@@ -22,7 +21,7 @@ public sealed partial class LocalClusterScriptTests(ITestOutputHelper output)
     public async Task LocalCluster_FormsOneClusterBehindHaproxy_AndDrainsThroughItOnSigint()
     {
         await RedisServer.EnsureInstalledAsync();
-        var ports = Posix.FreePorts(6);
+        var ports = FreePorts.Take(6);
         var (lbPort, gatewayPorts, statsPort, redisPort) = (ports[0], ports[1..4], ports[4], ports[5]);
         await using var run = ScriptRun.Start(output,
         [
@@ -117,7 +116,7 @@ public sealed partial class LocalClusterScriptTests(ITestOutputHelper output)
     public async Task LocalCluster_WithKeepLogs_LeavesItsLogsAfterSigterm_OnTheSiloPortsGiven()
     {
         await RedisServer.EnsureInstalledAsync();
-        var ports = Posix.FreePorts(5);
+        var ports = FreePorts.Take(5);
         var (lbPort, gatewayPort, redisPort, siloPort, publisherPort) = (ports[0], ports[1], ports[2], ports[3], ports[4]);
         await using var run = ScriptRun.Start(output,
         [

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using SseCluster.Failover.Tests.Infrastructure;
-using SseCluster.Tests.Infrastructure;
+using SseCluster.TestSupport;
 
 namespace SseCluster.Failover.Tests;
 

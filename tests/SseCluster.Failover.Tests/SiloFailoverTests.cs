@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using SseCluster.Failover.Tests.Infrastructure;
-using SseCluster.Tests.Infrastructure;
+using SseCluster.TestSupport;
 
 namespace SseCluster.Failover.Tests;
 
@@ -93,20 +93,9 @@ public sealed class SiloFailoverTests(ITestOutputHelper output)
         Assert.Equal(["gw-1", "gw-3"], after.Where(r => r.Status == MembershipRow.Active).Select(r => r.SiloName).Order());
     }
 
-    private static async Task<TimeSpan> WaitForDeathAsync(ProcessCluster cluster, string gatewayId, TimeSpan limit)
-    {
-        var clock = Stopwatch.StartNew();
-        while (clock.Elapsed < limit)
-        {
-            var rows = await MembershipTable.ReadAsync(cluster.Redis);
-            if (rows.Any(r => r.SiloName == gatewayId && r.Status == MembershipRow.Dead))
-            {
-                return clock.Elapsed;
-            }
-
-            await Task.Delay(50);
-        }
-
-        throw new TimeoutException($"{gatewayId} was not marked Dead in the membership table within {limit.TotalSeconds} s");
-    }
+    private static Task<TimeSpan> WaitForDeathAsync(ProcessCluster cluster, string gatewayId, TimeSpan limit) =>
+        Eventually.TrueAsync(
+            async () => (await MembershipTable.ReadAsync(cluster.Redis)).Any(r => r.SiloName == gatewayId && r.Status == MembershipRow.Dead),
+            $"{gatewayId} to be marked Dead in the membership table",
+            limit);
 }

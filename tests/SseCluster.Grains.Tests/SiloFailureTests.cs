@@ -3,6 +3,7 @@ using System.Diagnostics;
 using SseCluster.Contracts;
 using SseCluster.Contracts.Routing;
 using SseCluster.Grains.Tests.Support;
+using SseCluster.TestSupport;
 using Xunit.Abstractions;
 
 namespace SseCluster.Grains.Tests;
@@ -152,7 +153,7 @@ public sealed class SiloFailureTests(ITestOutputHelper output)
 
         var after = await grain.Publish(GatewayCluster.Payload("{\"n\":2}"), Guid.NewGuid());
         Assert.Equal(survivors.Select(s => s.Address).Order(), after.Gateways.Order());
-        await Until.TrueAsync(
+        await Eventually.TrueAsync(
             async () => !(await cluster.Attachments.GetAsync(topic)).ContainsKey(victim.Address.ToParsableString()),
             () => $"the store's attachments of {topic} to drop the dead gateway {victim}");
         Assert.Equal(

@@ -1,11 +1,11 @@
 using SseCluster.Contracts;
-using SseCluster.Tests.Shared;
+using SseCluster.TestSupport;
 using Xunit.Abstractions;
 
 namespace SseCluster.Routing.Tests;
 
 /// <summary>The specification against a 3-master Redis Cluster (shared by the collection).</summary>
-[Collection(RedisClusterCollection.Name)]
+[Collection(RedisCollections.Cluster)]
 public sealed class RedisClusterStreamStoreTests(RedisClusterServer cluster, ITestOutputHelper output) : RedisStreamStoreSpecification(output)
 {
     protected override string ConnectionString => cluster.ConnectionString;

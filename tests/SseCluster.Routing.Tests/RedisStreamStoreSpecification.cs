@@ -1,7 +1,7 @@
 using Microsoft.Extensions.Options;
 using SseCluster.Contracts;
 using SseCluster.Contracts.Routing;
-using SseCluster.Tests.Shared;
+using SseCluster.TestSupport;
 using Xunit.Abstractions;
 
 namespace SseCluster.Routing.Tests;

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using SseCluster.Contracts;
-using SseCluster.Tests.Shared;
+using SseCluster.TestSupport;
 using Xunit.Abstractions;
 
 namespace SseCluster.Routing.Tests;
@@ -10,7 +10,7 @@ namespace SseCluster.Routing.Tests;
 /// The specification against one standalone <c>redis-server</c> (shared by the collection), plus Redis going away
 /// and coming back: those tests start a server of their own, since they kill it.
 /// </summary>
-[Collection(RedisCollection.Name)]
+[Collection(RedisCollections.Server)]
 public sealed class RedisStreamStoreTests(RedisServer redis, ITestOutputHelper output) : RedisStreamStoreSpecification(output)
 {
     private static readonly string[] RedisWords =

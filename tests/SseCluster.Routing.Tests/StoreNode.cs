@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using SseCluster.Grains.Hosting;
 using SseCluster.Grains.Storage;
+using SseCluster.TestSupport;
 using Xunit.Abstractions;
 
 namespace SseCluster.Routing.Tests;
@@ -30,9 +31,6 @@ public sealed class StoreNode : IAsyncDisposable
 
     public ITicketStore Tickets => Services.GetRequiredService<ITicketStore>();
 
-    /// <summary>The clock the stores read.</summary>
-    public TimeProvider Time => Services.GetRequiredService<TimeProvider>();
-
     /// <param name="settings">The configuration, as a gateway reads it (<c>SseCluster:Redis:*</c>, <c>SseCluster:History:*</c>).</param>
     /// <param name="clustered">Redis stores (cluster mode) rather than in-memory ones.</param>
     /// <param name="name">The node's name: its Redis client name and its prefix in the test output.</param>
@@ -43,8 +41,7 @@ public sealed class StoreNode : IAsyncDisposable
     {
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
         var services = new ServiceCollection();
-        services.AddSingleton(new TestLogSink(output, name));
-        services.AddSingleton(typeof(ILogger<>), typeof(TestLogger<>));
+        services.AddLogging(logging => logging.AddProvider(TestLoggerProvider.ToOutput(output, name)).SetMinimumLevel(LogLevel.Debug));
         if (time is not null)
         {
             services.AddSingleton(time);

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Options;
 using SseCluster.Contracts;
 using SseCluster.Contracts.Routing;
 using SseCluster.Grains.Storage;
+using SseCluster.TestSupport;
 using Xunit.Abstractions;
 
 namespace SseCluster.Routing.Tests;

@@ -1,6 +1,6 @@
 using System.Net;
 using System.Text;
-using SseCluster.Tests.Infrastructure;
+using SseCluster.TestSupport;
 
 namespace SseCluster.Tests;
 

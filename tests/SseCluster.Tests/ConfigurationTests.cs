@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using SseCluster.TestSupport;
 
 namespace SseCluster.Tests;
 
@@ -47,7 +48,7 @@ public sealed class ConfigurationTests
 
     private static async Task<(int ExitCode, string Output)> RunGatewayAsync(Dictionary<string, string> environment)
     {
-        var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "SseCluster.Gateway.dll"), "--urls", $"http://127.0.0.1:{ShutdownTests.FreePort()}"])
+        var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "SseCluster.Gateway.dll"), "--urls", $"http://127.0.0.1:{FreePorts.Next()}"])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,

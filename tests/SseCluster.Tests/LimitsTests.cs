@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.ServerSentEvents;
 using System.Text;
 using System.Text.Json;
-using SseCluster.Tests.Infrastructure;
+using SseCluster.TestSupport;
 
 namespace SseCluster.Tests;
 
@@ -58,7 +58,7 @@ public sealed class LimitsTests(LimitsTests.Fixture fixture) : IClassFixture<Lim
 
             await streams[0].DisposeAsync();
             streams.RemoveAt(0);
-            await WaitUntilAsync(async () =>
+            await Eventually.TrueAsync(async () =>
             {
                 using var ready = await probe.GetAsync("/readyz");
                 return ready.StatusCode == HttpStatusCode.OK;
@@ -294,20 +294,6 @@ public sealed class LimitsTests(LimitsTests.Fixture fixture) : IClassFixture<Lim
         var close = Assert.Single(events);
         Assert.Equal("close", close.EventType);
         return JsonDocument.Parse(close.Data).RootElement.Clone();
-    }
-
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition, string what, TimeSpan? timeout = null)
-    {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(10));
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new Xunit.Sdk.XunitException("timed out waiting for " + what);
-            }
-
-            await Task.Delay(25);
-        }
     }
 
     /// <summary>Per-user, payload, rate and topic limits set low.</summary>

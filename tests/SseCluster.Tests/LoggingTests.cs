@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
-using SseCluster.Tests.Infrastructure;
+using SseCluster.TestSupport;
 
 namespace SseCluster.Tests;
 
@@ -20,7 +20,7 @@ public sealed class LoggingTests
             },
             configure: builder =>
             {
-                builder.Logging.AddProvider(new CollectingLoggerProvider(lines));
+                builder.Logging.AddProvider(new TestLoggerProvider((category, _, message, _) => lines.Enqueue($"{category}: {message}")));
                 builder.Logging.SetMinimumLevel(LogLevel.Trace);
                 builder.Logging.AddFilter(null, LogLevel.Trace);
             });
@@ -42,25 +42,5 @@ public sealed class LoggingTests
         Assert.Contains(lines, l => l.StartsWith("Microsoft.AspNetCore.Routing", StringComparison.Ordinal));
         Assert.DoesNotContain(lines, l => l.Contains(token, StringComparison.Ordinal) || l.Contains(token[..40], StringComparison.Ordinal));
         Assert.DoesNotContain(lines, l => l.Contains(ticket, StringComparison.Ordinal));
-    }
-
-    private sealed class CollectingLoggerProvider(ConcurrentQueue<string> lines) : ILoggerProvider
-    {
-        public ILogger CreateLogger(string categoryName) => new Collecting(categoryName, lines);
-
-        public void Dispose()
-        {
-        }
-
-        private sealed class Collecting(string category, ConcurrentQueue<string> lines) : ILogger
-        {
-            public IDisposable? BeginScope<TState>(TState state)
-                where TState : notnull => null;
-
-            public bool IsEnabled(LogLevel logLevel) => true;
-
-            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-                lines.Enqueue($"{category}: {formatter(state, exception)}");
-        }
     }
 }

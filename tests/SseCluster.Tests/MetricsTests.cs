@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
-using SseCluster.Tests.Infrastructure;
+using SseCluster.TestSupport;
 
 namespace SseCluster.Tests;
 

@@ -1,6 +1,5 @@
 using System.Net;
-using SseCluster.Tests.Infrastructure;
-using SseCluster.Tests.Shared;
+using SseCluster.TestSupport;
 
 namespace SseCluster.Tests;
 

@@ -1,4 +1,4 @@
-using SseCluster.Tests.Infrastructure;
+using SseCluster.TestSupport;
 
 namespace SseCluster.Tests;
 

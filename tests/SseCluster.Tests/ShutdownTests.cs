@@ -1,8 +1,7 @@
 using System.Diagnostics;
 using System.Net;
-using System.Net.Sockets;
 using System.Runtime.InteropServices;
-using SseCluster.Tests.Infrastructure;
+using SseCluster.TestSupport;
 
 namespace SseCluster.Tests;
 
@@ -73,7 +72,7 @@ public sealed partial class ShutdownTests
     [Fact]
     public async Task Sigterm_OnTheGatewayProcess_ClosesStreamsWithShutdown_AndExitsCleanly()
     {
-        var port = FreePort();
+        var port = FreePorts.Next();
         var dll = Path.Combine(AppContext.BaseDirectory, "SseCluster.Gateway.dll");
         var start = new ProcessStartInfo("dotnet", [dll, "--urls", $"http://127.0.0.1:{port}"])
         {
@@ -112,37 +111,21 @@ public sealed partial class ShutdownTests
         }
     }
 
-    internal static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
-    internal static async Task WaitForHealthAsync(HttpClient client)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (true)
-        {
-            try
+    internal static Task WaitForHealthAsync(HttpClient client) =>
+        Eventually.TrueAsync(
+            async () =>
             {
-                if ((await client.GetAsync("/healthz")).IsSuccessStatusCode)
+                try
                 {
-                    return;
+                    return (await client.GetAsync("/healthz")).IsSuccessStatusCode;
                 }
-            }
-            catch (HttpRequestException)
-            {
-            }
-
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new Xunit.Sdk.XunitException("the gateway process did not become healthy in 30 s");
-            }
-
-            await Task.Delay(100);
-        }
-    }
+                catch (HttpRequestException)
+                {
+                    return false;
+                }
+            },
+            "the gateway process to become healthy",
+            TimeSpan.FromSeconds(30));
 
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static partial int Kill(int pid, int signal);

@@ -1,6 +1,6 @@
 using System.Net.Sockets;
 using System.Text;
-using SseCluster.Tests.Infrastructure;
+using SseCluster.TestSupport;
 
 namespace SseCluster.Tests;
 

@@ -1,5 +1,5 @@
 using System.Net;
-using SseCluster.Tests.Infrastructure;
+using SseCluster.TestSupport;
 
 namespace SseCluster.Tests;
 

@@ -1,6 +1,6 @@
 using System.Net;
 using System.Text.Json;
-using SseCluster.Tests.Infrastructure;
+using SseCluster.TestSupport;
 
 namespace SseCluster.Tests;
 

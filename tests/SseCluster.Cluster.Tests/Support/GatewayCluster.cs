@@ -2,7 +2,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using SseCluster.Client;
 using SseCluster.Contracts;
-using SseCluster.Tests.Infrastructure;
+using SseCluster.TestSupport;
 
 namespace SseCluster.Cluster.Tests.Support;
 
@@ -79,7 +79,7 @@ public sealed class GatewayCluster : IAsyncDisposable
             ["SseCluster:GatewayId"] = GatewayId(_nodes.Count),
 
             // Publisher services (Orleans clients) reach the cluster through the silos' gateway ports.
-            ["SseCluster:Orleans:GatewayPort"] = GatewayHost.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["SseCluster:Orleans:GatewayPort"] = FreePorts.Next().ToString(System.Globalization.CultureInfo.InvariantCulture),
         };
         var node = await GatewayHost.StartAsync(settings);
         _nodes.Add(node);

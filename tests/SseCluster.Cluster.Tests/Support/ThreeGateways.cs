@@ -1,6 +1,5 @@
 using SseCluster.Contracts;
-using SseCluster.Tests.Infrastructure;
-using SseCluster.Tests.Shared;
+using SseCluster.TestSupport;
 
 namespace SseCluster.Cluster.Tests.Support;
 

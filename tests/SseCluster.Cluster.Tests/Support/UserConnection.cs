@@ -1,4 +1,4 @@
-using SseCluster.Tests.Infrastructure;
+using SseCluster.TestSupport;
 
 namespace SseCluster.Cluster.Tests.Support;
 
@@ -11,14 +11,11 @@ public sealed class UserConnection : IAsyncDisposable
     {
         _client = client;
         Stream = stream;
-        Welcome = welcome;
         ConnectionId = welcome.Json.GetProperty("connectionId").GetString()!;
         GatewayId = welcome.Json.GetProperty("gatewayId").GetString()!;
     }
 
     public SseStream Stream { get; }
-
-    public ReceivedEvent Welcome { get; }
 
     public string ConnectionId { get; }
 

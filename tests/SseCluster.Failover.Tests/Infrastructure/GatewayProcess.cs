@@ -1,8 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
-using SseCluster.Tests.Infrastructure;
-using SseCluster.Tests.Shared;
+using SseCluster.TestSupport;
 
 namespace SseCluster.Failover.Tests.Infrastructure;
 
@@ -50,7 +49,7 @@ internal sealed class GatewayProcess : IAsyncDisposable
         for (var attempt = 0; attempt < 3; attempt++)
         {
             // The port is free when chosen; another process may take it before the gateway binds it: then try another.
-            var gateway = Launch(gatewayId, Posix.FreePort(), redisConfiguration, settings);
+            var gateway = Launch(gatewayId, FreePorts.Next(), redisConfiguration, settings);
             try
             {
                 await gateway.WaitReadyAsync(TimeSpan.FromSeconds(45));
@@ -126,8 +125,8 @@ internal sealed class GatewayProcess : IAsyncDisposable
 
             // Each process its own silo and client-gateway ports, on loopback, and the fast failure detection the
             // README recommends for production: a killed gateway is declared dead within seconds.
-            ["SseCluster__Orleans__SiloPort"] = Posix.FreePort().ToString(CultureInfo.InvariantCulture),
-            ["SseCluster__Orleans__GatewayPort"] = Posix.FreePort().ToString(CultureInfo.InvariantCulture),
+            ["SseCluster__Orleans__SiloPort"] = FreePorts.Next().ToString(CultureInfo.InvariantCulture),
+            ["SseCluster__Orleans__GatewayPort"] = FreePorts.Next().ToString(CultureInfo.InvariantCulture),
             ["SseCluster__Orleans__AdvertisedAddress"] = "127.0.0.1",
             ["SseCluster__Orleans__Membership__ProbeTimeoutSeconds"] = "1",
             ["SseCluster__Orleans__Membership__MissedProbesLimit"] = "2",

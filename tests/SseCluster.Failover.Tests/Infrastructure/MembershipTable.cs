@@ -1,5 +1,5 @@
 using System.Text.Json;
-using SseCluster.Tests.Shared;
+using SseCluster.TestSupport;
 
 namespace SseCluster.Failover.Tests.Infrastructure;
 

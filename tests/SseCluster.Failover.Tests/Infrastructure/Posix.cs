@@ -4,7 +4,7 @@ using System.Runtime.InteropServices;
 
 namespace SseCluster.Failover.Tests.Infrastructure;
 
-/// <summary>Signals, process and port checks the tests need beyond <see cref="System.Diagnostics.Process"/>.</summary>
+/// <summary>Signals, process and port checks the tests need beyond <see cref="System.Diagnostics.Process"/> (free ports: <see cref="SseCluster.TestSupport.FreePorts"/>).</summary>
 internal static partial class Posix
 {
     public const int SigInt = 2;
@@ -44,26 +44,6 @@ internal static partial class Posix
         {
             return true;
         }
-    }
-
-    /// <summary>A loopback port nothing listens on right now.</summary>
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
-    /// <summary><paramref name="count"/> distinct free ports.</summary>
-    public static int[] FreePorts(int count)
-    {
-        var ports = new HashSet<int>();
-        while (ports.Count < count)
-        {
-            ports.Add(FreePort());
-        }
-
-        return [.. ports];
     }
 
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]

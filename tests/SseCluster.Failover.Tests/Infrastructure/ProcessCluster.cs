@@ -1,7 +1,6 @@
 using System.Net.Http.Headers;
 using System.Text.Json;
-using SseCluster.Tests.Infrastructure;
-using SseCluster.Tests.Shared;
+using SseCluster.TestSupport;
 
 namespace SseCluster.Failover.Tests.Infrastructure;
 

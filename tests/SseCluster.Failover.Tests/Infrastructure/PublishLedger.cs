@@ -28,8 +28,6 @@ internal sealed class PublishLedger(HttpClient http)
     /// <summary>Publishes not answered 202 (status or exception), by nonce.</summary>
     public IReadOnlyDictionary<long, string> Refused => _refused;
 
-    public bool IsAccepted(long nonce) => _accepted.ContainsKey(nonce);
-
     public AcceptedPublish? Find(long nonce) => _accepted.TryGetValue(nonce, out var published) ? published : null;
 
     public Task SendAsync(GatewayProcess via, string token, string userId)

@@ -1,4 +1,4 @@
-using SseCluster.Tests.Shared;
+using SseCluster.TestSupport;
 
 namespace SseCluster.Grains.Tests.Support;
 

@@ -10,7 +10,7 @@ using SseCluster.Contracts.Routing;
 using SseCluster.Grains.Hosting;
 using SseCluster.Grains.Storage;
 using SseCluster.Grains.Storage.InMemory;
-using SseCluster.Tests.Shared;
+using SseCluster.TestSupport;
 
 namespace SseCluster.Grains.Tests.Support;
 

@@ -1,5 +1,6 @@
 using SseCluster.Contracts;
 using SseCluster.Contracts.Routing;
+using SseCluster.TestSupport;
 using Xunit.Sdk;
 
 namespace SseCluster.Grains.Tests.Support;
@@ -16,7 +17,7 @@ public sealed class RecordingEndpoint(string name) : IGatewayEndpoint
     private readonly object _gate = new();
     private readonly List<LiveDelivery> _deliveries = [];
     private readonly List<ControlCommand> _commands = [];
-    private readonly List<(Func<bool> Condition, TaskCompletionSource Signal)> _waiters = [];
+    private readonly Signal _changed = new();
     private readonly Dictionary<StreamKey, int> _connections = [];
     private Behaviour _behaviour = Behaviour.Answer;
     private TaskCompletionSource _release = NewSignal();
@@ -101,7 +102,7 @@ public sealed class RecordingEndpoint(string name) : IGatewayEndpoint
             behaviour = _behaviour;
             release = _release.Task;
             count = _connections.GetValueOrDefault(delivery.Stream, 1);
-            Signal();
+            _changed.Pulse();
         }
 
         await Obey(behaviour, release, $"deliver {delivery.Stream}");
@@ -120,7 +121,7 @@ public sealed class RecordingEndpoint(string name) : IGatewayEndpoint
             behaviour = _behaviour;
             release = _release.Task;
             count = command.Target == ControlTarget.User ? _connections.GetValueOrDefault(StreamKey.ForUser(command.Id), 0) : 0;
-            Signal();
+            _changed.Pulse();
         }
 
         await Obey(behaviour, release, $"control {command.Target} {command.Id}");
@@ -142,36 +143,8 @@ public sealed class RecordingEndpoint(string name) : IGatewayEndpoint
 
     /// <summary>Waits until <paramref name="condition"/> (re-checked on every call received) holds.</summary>
     /// <exception cref="XunitException">It did not within <paramref name="timeout"/>; says what was awaited and what arrived.</exception>
-    public async Task WaitForAsync(Func<bool> condition, Func<string> what, TimeSpan? timeout = null)
-    {
-        var limit = timeout ?? DefaultWait;
-        var waiter = (condition, NewSignal());
-        lock (_gate)
-        {
-            if (condition())
-            {
-                return;
-            }
-
-            _waiters.Add(waiter);
-        }
-
-        try
-        {
-            await waiter.Item2.Task.WaitAsync(limit);
-        }
-        catch (TimeoutException)
-        {
-            throw new XunitException($"gateway {Name}: {what()} did not arrive within {limit.TotalSeconds:0.#} s; it received {Describe()}");
-        }
-        finally
-        {
-            lock (_gate)
-            {
-                _waiters.Remove(waiter);
-            }
-        }
-    }
+    public Task WaitForAsync(Func<bool> condition, Func<string> what, TimeSpan? timeout = null) =>
+        Eventually.TrueAsync(condition, () => $"gateway {Name}: {what()}; it received {Describe()}", _changed, timeout ?? DefaultWait);
 
     /// <summary>Waits until every one of <paramref name="sequences"/> of <paramref name="stream"/> was delivered here.</summary>
     public Task WaitForSequencesAsync(StreamKey stream, IEnumerable<long> sequences, TimeSpan? timeout = null)
@@ -182,9 +155,6 @@ public sealed class RecordingEndpoint(string name) : IGatewayEndpoint
             () => $"{stream} sequences [{Ranges(wanted.Except(SequencesOf(stream)))}]",
             timeout);
     }
-
-    public Task WaitForCommandAsync(Func<ControlCommand, bool> match, string what, TimeSpan? timeout = null) =>
-        WaitForAsync(() => Commands.Any(match), () => what, timeout);
 
     /// <summary>"1-5, 7" for a set of sequences.</summary>
     public static string Ranges(IEnumerable<long> sequences)
@@ -239,18 +209,6 @@ public sealed class RecordingEndpoint(string name) : IGatewayEndpoint
             case Behaviour.Hang:
                 await release;
                 break;
-        }
-    }
-
-    // Under _gate.
-    private void Signal()
-    {
-        foreach (var (condition, signal) in _waiters)
-        {
-            if (!signal.Task.IsCompleted && condition())
-            {
-                signal.TrySetResult();
-            }
         }
     }
 

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace SseCluster.Tests.Shared;
+namespace SseCluster.TestSupport;
 
 /// <summary>
 /// Processes the tests started (redis-server, gateways). Whatever a failed or aborted run leaves behind is killed, by

@@ -3,7 +3,7 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 
-namespace SseCluster.Tests.Infrastructure;
+namespace SseCluster.TestSupport;
 
 /// <summary>Publish and admin calls as a service would make them.</summary>
 public static class ApiCalls

@@ -1,13 +1,16 @@
 using System.Net;
-using SseCluster.Tests.Infrastructure;
+using SseCluster.TestSupport;
 
 namespace SseCluster.Cluster.Tests.Support;
 
 /// <summary>
 /// What a well-behaved client does: keeps one stream open and, whenever the server ends it, reconnects with its last
 /// event id (after a short pause, as <c>retry:</c> asks). Everything every one of its streams received is kept, in order.
+/// One node, in process, each stream an <see cref="SseStream"/> a test can hold on to (was it ever replaced?); the
+/// failover tests' <c>ResumingClient</c> instead moves between gateway processes through a load balancer and records
+/// which gateway sent what.
 /// </summary>
-public sealed class ResumingClient : IAsyncDisposable
+public sealed class ResumingStream : IAsyncDisposable
 {
     private readonly HttpClient _client;
     private readonly string _url;
@@ -17,7 +20,7 @@ public sealed class ResumingClient : IAsyncDisposable
     private SseStream? _current;
     private Task _loop = Task.CompletedTask;
 
-    private ResumingClient(HttpClient client, string url)
+    private ResumingStream(HttpClient client, string url)
     {
         _client = client;
         _url = url;
@@ -39,9 +42,9 @@ public sealed class ResumingClient : IAsyncDisposable
     }
 
     /// <summary>Opens the first stream (and waits for its welcome), then keeps it open.</summary>
-    public static async Task<ResumingClient> StartAsync(HttpClient client, string url)
+    public static async Task<ResumingStream> StartAsync(HttpClient client, string url)
     {
-        var resuming = new ResumingClient(client, url);
+        var resuming = new ResumingStream(client, url);
         var first = await SseStream.OpenAsync(client, url);
         await first.WaitForAsync("welcome");
         resuming._current = first;

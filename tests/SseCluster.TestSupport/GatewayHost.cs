@@ -8,7 +8,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using SseCluster.Gateway.Hosting;
 
-namespace SseCluster.Tests.Infrastructure;
+namespace SseCluster.TestSupport;
 
 /// <summary>A real gateway: Kestrel on a free loopback port, wired exactly as Program.cs wires it.</summary>
 public sealed class GatewayHost : IAsyncDisposable
@@ -41,7 +41,7 @@ public sealed class GatewayHost : IAsyncDisposable
             ["SseCluster:Stream:RetryMilliseconds"] = "500",
 
             // Each host's silo on a port of its own, on loopback; no port for external Orleans clients.
-            ["SseCluster:Orleans:SiloPort"] = FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["SseCluster:Orleans:SiloPort"] = FreePorts.Next().ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["SseCluster:Orleans:GatewayPort"] = "0",
             ["SseCluster:Orleans:AdvertisedAddress"] = "127.0.0.1",
         };
@@ -62,14 +62,6 @@ public sealed class GatewayHost : IAsyncDisposable
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         return new GatewayHost(app, new Uri(address));
-    }
-
-    /// <summary>A TCP port free on loopback right now.</summary>
-    public static int FreePort()
-    {
-        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     public HttpClient CreateClient(string? bearer = null)

@@ -1,12 +1,12 @@
 using System.Diagnostics;
 using Xunit;
 
-namespace SseCluster.Tests.Shared;
+namespace SseCluster.TestSupport;
 
 /// <summary>
 /// A real 3-master Redis Cluster on loopback (no replicas): three <c>redis-server --cluster-enabled yes</c> processes
 /// joined with <c>redis-cli --cluster create</c>. Ready when every node reports <c>cluster_state:ok</c>. Use it as an
-/// xunit fixture (<see cref="RedisClusterCollection"/>).
+/// xunit fixture (<see cref="RedisCollections.Cluster"/>).
 /// </summary>
 public sealed class RedisClusterServer : IAsyncLifetime, IAsyncDisposable
 {
@@ -22,7 +22,7 @@ public sealed class RedisClusterServer : IAsyncLifetime, IAsyncDisposable
         await RedisServer.EnsureInstalledAsync().ConfigureAwait(false);
         for (var i = 0; i < 3; i++)
         {
-            _nodes.Add(new RedisServer(RedisServer.FreePort(needsBusPort: true), cluster: true));
+            _nodes.Add(new RedisServer(FreePorts.NextWithBusPort(), cluster: true));
         }
 
         await Task.WhenAll(_nodes.Select(n => n.StartAsync())).ConfigureAwait(false);
@@ -54,22 +54,14 @@ public sealed class RedisClusterServer : IAsyncLifetime, IAsyncDisposable
             }
         }
 
-        var deadline = Stopwatch.StartNew();
-        while (true)
-        {
-            var states = await Task.WhenAll(_nodes.Select(n => n.ExecuteAsync("CLUSTER", "INFO"))).ConfigureAwait(false);
-            if (states.All(s => s is string text && text.Contains("cluster_state:ok", StringComparison.Ordinal) && text.Contains("cluster_known_nodes:3", StringComparison.Ordinal)))
+        await Eventually.TrueAsync(
+            async () =>
             {
-                return;
-            }
-
-            if (deadline.Elapsed > TimeSpan.FromSeconds(30))
-            {
-                throw new InvalidOperationException($"The Redis Cluster on {ConnectionString} did not reach cluster_state:ok within 30 s.");
-            }
-
-            await Task.Delay(50).ConfigureAwait(false);
-        }
+                var states = await Task.WhenAll(_nodes.Select(n => n.ExecuteAsync("CLUSTER", "INFO"))).ConfigureAwait(false);
+                return states.All(s => s is string text && text.Contains("cluster_state:ok", StringComparison.Ordinal) && text.Contains("cluster_known_nodes:3", StringComparison.Ordinal));
+            },
+            $"the Redis Cluster on {ConnectionString} to reach cluster_state:ok",
+            TimeSpan.FromSeconds(30)).ConfigureAwait(false);
     }
 
     public async Task DisposeAsync()

@@ -2,7 +2,7 @@ using System.Text;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 
-namespace SseCluster.Tests.Infrastructure;
+namespace SseCluster.TestSupport;
 
 /// <summary>Mints tokens for tests, good and bad.</summary>
 public static class Tokens

@@ -1,13 +1,11 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using Xunit;
 
-namespace SseCluster.Tests.Shared;
+namespace SseCluster.TestSupport;
 
 /// <summary>
 /// A real <c>redis-server</c> (the Debian package) on a free loopback port, in its own temp directory, without
-/// persistence (<c>--save '' --appendonly no</c>). Use it as an xunit fixture (<see cref="RedisCollection"/>), or
+/// persistence (<c>--save '' --appendonly no</c>). Use it as an xunit fixture (<see cref="RedisCollections.Server"/>), or
 /// create one with <see cref="StartNewAsync"/> for a test that stops it. <see cref="StopAsync"/> kills the process
 /// (by PID, like a crash); <see cref="StartAsync"/> starts it again on the same port, empty.
 /// </summary>
@@ -23,7 +21,7 @@ public sealed class RedisServer : IAsyncLifetime, IAsyncDisposable
 
     /// <summary>A standalone server on a free port; started by <see cref="InitializeAsync"/>.</summary>
     public RedisServer()
-        : this(FreePort(needsBusPort: false), cluster: false)
+        : this(FreePorts.Next(), cluster: false)
     {
     }
 
@@ -160,13 +158,6 @@ public sealed class RedisServer : IAsyncLifetime, IAsyncDisposable
         await StopAsync().ConfigureAwait(false);
     }
 
-    /// <summary>Stops the server and starts it again, empty, on the same port.</summary>
-    public async Task RestartAsync(CancellationToken cancellationToken = default)
-    {
-        await StopAsync().ConfigureAwait(false);
-        await StartAsync(cancellationToken).ConfigureAwait(false);
-    }
-
     /// <summary>Runs one command on this server, e.g. <c>ExecuteAsync("PUBSUB", "CHANNELS", "sse:*")</c>.</summary>
     public Task<object?> ExecuteAsync(params string[] command) => RedisWire.ExecuteAsync(Port, command);
 
@@ -184,45 +175,6 @@ public sealed class RedisServer : IAsyncLifetime, IAsyncDisposable
     }
 
     async ValueTask IAsyncDisposable.DisposeAsync() => await DisposeAsync().ConfigureAwait(false);
-
-    /// <summary>
-    /// A free loopback port; for a cluster node also a free cluster bus port (port + 10000).
-    /// </summary>
-    internal static int FreePort(bool needsBusPort)
-    {
-        for (var attempt = 0; attempt < 200; attempt++)
-        {
-            var port = needsBusPort ? Random.Shared.Next(20000, 45000) : 0;
-            using var listener = new TcpListener(IPAddress.Loopback, port);
-            try
-            {
-                listener.Start();
-            }
-            catch (SocketException)
-            {
-                continue;
-            }
-
-            port = ((IPEndPoint)listener.LocalEndpoint).Port;
-            if (!needsBusPort)
-            {
-                return port;
-            }
-
-            using var bus = new TcpListener(IPAddress.Loopback, port + 10000);
-            try
-            {
-                bus.Start();
-                return port;
-            }
-            catch (SocketException)
-            {
-                // Try another.
-            }
-        }
-
-        throw new InvalidOperationException("No free loopback port found.");
-    }
 
     /// <summary>Installs Debian's redis-server when it is missing, waiting for an apt run already in progress.</summary>
     public static async Task EnsureInstalledAsync(CancellationToken cancellationToken = default)

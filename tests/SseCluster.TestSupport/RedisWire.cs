@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Net.Sockets;
 using System.Text;
 
-namespace SseCluster.Tests.Shared;
+namespace SseCluster.TestSupport;
 
 /// <summary>
 /// A minimal RESP client for test fixtures: one command per connection, replies as string, long, null or a list.

@@ -3,7 +3,7 @@ using System.Net.ServerSentEvents;
 using System.Text.Json;
 using System.Threading.Channels;
 
-namespace SseCluster.Tests.Infrastructure;
+namespace SseCluster.TestSupport;
 
 /// <summary>One received event, as System.Net.ServerSentEvents' parser (not ours) read it.</summary>
 public sealed record ReceivedEvent(string EventType, string Data, string? Id)
