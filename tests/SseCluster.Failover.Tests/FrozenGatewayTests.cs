@@ -85,7 +85,7 @@ public sealed class FrozenGatewayTests(ITestOutputHelper output)
 
         // A gateway the cluster declared dead must not linger: it exits once it wakes and learns so.
         var exit = Stopwatch.StartNew();
-        while (declaredDead && !victim.HasExited && exit.Elapsed < TimeSpan.FromSeconds(20))
+        while (declaredDead && !victim.HasExited && exit.Elapsed < TimeSpan.FromSeconds(30))
         {
             await Task.Delay(100);
         }

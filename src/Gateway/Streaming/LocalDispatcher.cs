@@ -16,6 +16,7 @@ namespace SseCluster.Gateway.Streaming;
 internal sealed partial class LocalDispatcher(
     ConnectionRegistry registry,
     LiveStreams streams,
+    StreamAttachments attachments,
     IStreamHistory history,
     GatewayMetrics metrics,
     ILogger<LocalDispatcher> logger)
@@ -27,9 +28,16 @@ internal sealed partial class LocalDispatcher(
     {
         ArgumentNullException.ThrowIfNull(delivery);
         var counts = new int[delivery.Events.Count];
-        if (delivery.Events.Count == 0 || !streams.TryGet(delivery.Stream, out var live))
+        if (delivery.Events.Count == 0)
         {
-            return counts; // no local reader (any more)
+            return counts;
+        }
+
+        if (!streams.TryGet(delivery.Stream, out var live))
+        {
+            // No local reader any more, yet the grain still sends here: the detach did not reach it. Tell it again.
+            _ = DetachUnreadAsync(delivery.Stream);
+            return counts;
         }
 
         await live.Gate.WaitAsync().ConfigureAwait(false);
@@ -93,6 +101,18 @@ internal sealed partial class LocalDispatcher(
         finally
         {
             live.Gate.Release();
+        }
+    }
+
+    private async Task DetachUnreadAsync(StreamKey stream)
+    {
+        try
+        {
+            await attachments.DetachUnreadAsync(stream, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (RoutingUnavailableException)
+        {
+            // Logged by the call; the next delivery of the stream tries again.
         }
     }
 

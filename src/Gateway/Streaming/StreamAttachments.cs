@@ -87,6 +87,37 @@ internal sealed class StreamAttachments(IGrainFactory grains, LocalGateway gatew
         }
     }
 
+    /// <summary>
+    /// Tells the grain that this gateway does not read <paramref name="stream"/> (a delivery came for it: an earlier
+    /// detach did not reach the grain). Only while no local connection reads it, in turn with attaches of the stream,
+    /// so it can never undo a newer attach. Skipped while another transition of the stream is under way.
+    /// </summary>
+    public async Task DetachUnreadAsync(StreamKey stream, CancellationToken cancellationToken)
+    {
+        var entry = _entries.GetOrAdd(stream, static _ => new Entry());
+        if (!await entry.Gate.WaitAsync(0, cancellationToken))
+        {
+            return;
+        }
+
+        try
+        {
+            if (entry.Count > 0 || entry.Retired)
+            {
+                return;
+            }
+
+            entry.Retired = true;
+            _entries.TryRemove(new KeyValuePair<StreamKey, Entry>(stream, entry));
+            var (address, _) = await gateway.GetAsync(JoinWait, cancellationToken);
+            await calls.RunAsync(ct => grains.GetGrain<IStreamGrain>(stream.GrainKey).Detach(address, ct), $"detaching {stream}", cancellationToken);
+        }
+        finally
+        {
+            entry.Gate.Release();
+        }
+    }
+
     /// <summary>Tells the grain again that this gateway reads <paramref name="stream"/> (it may have lost that: a tail check found it behind).</summary>
     public async Task ReattachAsync(StreamKey stream, CancellationToken cancellationToken)
     {

@@ -58,6 +58,10 @@ public static class SseClusterSiloBuilderExtensions
             o.NumMissedProbesLimit = orleans.Membership.MissedProbesLimit;
             o.NumVotesForDeathDeclaration = orleans.Membership.VotesForDeathDeclaration;
             o.IAmAliveTablePublishTimeout = TimeSpan.FromSeconds(orleans.Membership.IAmAliveSeconds);
+
+            // Each silo also reads the whole table this often (Orleans' default is a minute): a silo that was frozen
+            // past failure detection learns it was declared dead, and exits, within seconds of waking.
+            o.TableRefreshTimeout = TimeSpan.FromSeconds(orleans.Membership.IAmAliveSeconds * 2);
         });
         if (!string.IsNullOrEmpty(nodeName))
         {
