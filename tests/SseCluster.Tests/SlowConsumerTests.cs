@@ -5,6 +5,8 @@ using SseCluster.TestSupport;
 namespace SseCluster.Tests;
 
 /// <summary>A client that stops reading is cut once its queue bound is hit; memory stays bounded and others carry on.</summary>
+/// <remarks>Alone: it measures the process's managed heap, which other tests' gateways would grow meanwhile.</remarks>
+[Collection(MemoryMeasurementCollection.Name)]
 public sealed class SlowConsumerTests : IAsyncLifetime
 {
     private GatewayHost _gateway = null!;
@@ -65,4 +67,11 @@ public sealed class SlowConsumerTests : IAsyncLifetime
         // Published: sent × 16 KiB (tens of MB); retained: bounded history and queues, well under that.
         Assert.True(after - before < 8 * 1024 * 1024, $"managed memory grew by {(after - before) / 1024} KiB after {sent} events of 16 KiB");
     }
+}
+
+/// <summary>Tests that measure the process's memory: they run when nothing else does.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class MemoryMeasurementCollection
+{
+    public const string Name = "Memory measurement";
 }

@@ -11,7 +11,7 @@ namespace SseCluster.Grains.Streams;
 /// </summary>
 internal sealed class GatewayOutbox(SiloAddress gateway, IGatewayEndpoint endpoint)
 {
-    private readonly Queue<StoredEvent> _queue = new();
+    private readonly Queue<(StoredEvent Tracker, LiveEvent Event)> _queue = new();
     private bool _sending;
 
     public SiloAddress Gateway { get; } = gateway;
@@ -23,7 +23,7 @@ internal sealed class GatewayOutbox(SiloAddress gateway, IGatewayEndpoint endpoi
     /// <param name="deliver">Makes one call to the gateway; answers per-event counts, or null when the call failed.</param>
     /// <param name="stream">The stream the events belong to.</param>
     /// <param name="maxBatch">Most events per call.</param>
-    public void Enqueue(IEnumerable<StoredEvent> events, Func<GatewayOutbox, LiveDelivery, Task<int[]?>> deliver, StreamKey stream, int maxBatch)
+    public void Enqueue(IEnumerable<(StoredEvent Tracker, LiveEvent Event)> events, Func<GatewayOutbox, LiveDelivery, Task<int[]?>> deliver, StreamKey stream, int maxBatch)
     {
         foreach (var e in events)
         {
@@ -42,7 +42,7 @@ internal sealed class GatewayOutbox(SiloAddress gateway, IGatewayEndpoint endpoi
     {
         while (_queue.TryDequeue(out var e))
         {
-            e.Credit(0);
+            e.Tracker.Credit(0);
         }
     }
 
@@ -53,17 +53,17 @@ internal sealed class GatewayOutbox(SiloAddress gateway, IGatewayEndpoint endpoi
             while (_queue.Count > 0)
             {
                 // One call carries one epoch: a stream the store started again goes out in its own call.
-                var epoch = _queue.Peek().Epoch;
-                var batch = new List<StoredEvent>(Math.Min(_queue.Count, maxBatch));
-                while (batch.Count < maxBatch && _queue.TryPeek(out var next) && next.Epoch == epoch)
+                var epoch = _queue.Peek().Tracker.Epoch;
+                var batch = new List<(StoredEvent Tracker, LiveEvent Event)>(Math.Min(_queue.Count, maxBatch));
+                while (batch.Count < maxBatch && _queue.TryPeek(out var next) && next.Tracker.Epoch == epoch)
                 {
                     batch.Add(_queue.Dequeue());
                 }
 
-                var counts = await deliver(this, new LiveDelivery(stream, epoch, batch.ConvertAll(e => e.Live)));
+                var counts = await deliver(this, new LiveDelivery(stream, epoch, batch.ConvertAll(e => e.Event)));
                 for (var i = 0; i < batch.Count; i++)
                 {
-                    batch[i].Credit(counts is not null && i < counts.Length ? counts[i] : 0);
+                    batch[i].Tracker.Credit(counts is not null && i < counts.Length ? counts[i] : 0);
                 }
             }
         }

@@ -3,18 +3,18 @@ using SseCluster.Contracts.Routing;
 namespace SseCluster.Grains.Streams;
 
 /// <summary>
-/// One stored event on its way to the gateways, and the publishes waiting for it (several when a retry repeated a
-/// publish id). It answers them once every gateway it went to took it, or when it is told to stop waiting.
-/// Used on the grain's scheduler only, so it needs no locks.
+/// The publishes waiting for one stored event to reach the gateways (several when a retry repeated a publish id). It
+/// answers them once every gateway it went to took it, or when it is told to stop waiting. It holds no payload, so a
+/// publisher's wait keeps no event data alive. Used on the grain's scheduler only, so it needs no locks.
 /// </summary>
-internal sealed class StoredEvent(LiveEvent live, int epoch)
+internal sealed class StoredEvent(long sequence, int epoch)
 {
     private readonly List<TaskCompletionSource<PublishAck>> _publishers = [];
     private IReadOnlyList<SiloAddress> _gateways = [];
     private int _remaining;
     private int _connections;
 
-    public LiveEvent Live { get; } = live;
+    public long Sequence { get; } = sequence;
 
     public int Epoch { get; } = epoch;
 
@@ -44,7 +44,7 @@ internal sealed class StoredEvent(LiveEvent live, int epoch)
     /// <summary>Answers the publishers with what is known now (gateways that did not answer yet count no connections).</summary>
     public void Answer()
     {
-        var ack = new PublishAck(Live.Sequence, Epoch, _gateways, _connections);
+        var ack = new PublishAck(Sequence, Epoch, _gateways, _connections);
         foreach (var publisher in _publishers)
         {
             publisher.TrySetResult(ack);

@@ -168,23 +168,25 @@ internal sealed partial class StreamGrain(
     {
         // A repeated publish id maps to an earlier sequence: each sequence goes out once, in order, and answers every
         // publish that asked for it.
-        var bySequence = new SortedDictionary<long, StoredEvent>();
+        var bySequence = new SortedDictionary<long, (StoredEvent Tracker, LiveEvent Event)>();
         for (var i = 0; i < batch.Count; i++)
         {
-            if (!bySequence.TryGetValue(stored.Sequences[i], out var e))
+            var sequence = stored.Sequences[i];
+            if (!bySequence.TryGetValue(sequence, out var e))
             {
-                bySequence[stored.Sequences[i]] = e = new StoredEvent(new LiveEvent(stored.Sequences[i], batch[i].Event.Payload), stored.Epoch);
+                bySequence[sequence] = e = (new StoredEvent(sequence, stored.Epoch), new LiveEvent(sequence, batch[i].Event.Payload));
             }
 
-            e.AddPublisher(batch[i].Completion);
+            e.Tracker.AddPublisher(batch[i].Completion);
         }
 
         var events = bySequence.Values.ToList();
+        var trackers = events.ConvertAll(e => e.Tracker);
         var targets = LiveGateways();
         var gateways = targets.ConvertAll(t => t.Key);
-        foreach (var e in events)
+        foreach (var tracker in trackers)
         {
-            e.SendTo(gateways);
+            tracker.SendTo(gateways);
         }
 
         foreach (var (gateway, endpoint) in targets)
@@ -194,7 +196,7 @@ internal sealed partial class StreamGrain(
 
         if (targets.Count > 0)
         {
-            _ = AnswerLateAsync(events);
+            _ = AnswerLateAsync(trackers);
         }
     }
 
