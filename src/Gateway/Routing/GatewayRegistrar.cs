@@ -16,6 +16,7 @@ internal sealed partial class GatewayRegistrar(
     ILocalSiloDetails silo,
     IClusterMembershipService membership,
     GatewayEndpoint endpoint,
+    Grains.Streams.CoHostedGateway coHosted,
     LocalGateway gateway,
     GatewayIdentity identity,
     IOptions<GatewayRoutingOptions> options,
@@ -36,6 +37,7 @@ internal sealed partial class GatewayRegistrar(
 
         _reference = grains.CreateObjectReference<IGatewayEndpoint>(endpoint);
         gateway.SetEndpoint(silo.SiloAddress, _reference);
+        coHosted.Set(silo.SiloAddress, endpoint);
         var changes = WatchMembershipAsync(stoppingToken);
         var failures = 0;
         do

@@ -79,6 +79,7 @@ public static class SseClusterSiloBuilderExtensions
     public static IServiceCollection AddSseClusterStores(this IServiceCollection services, IConfiguration configuration, bool clustered, string clientName)
     {
         services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<Streams.CoHostedGateway>();
         services.AddOptions<SseClusterOrleansOptions>().Bind(configuration.GetSection(SseClusterOrleansOptions.Section)).ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<SseClusterOrleansOptions>, SseClusterOrleansOptionsValidator>());
         services.AddOptions<HistoryOptions>()

@@ -26,6 +26,7 @@ internal sealed partial class StreamGrain(
     IGatewayAttachments attachments,
     IReconnectBlocks blocks,
     IClusterMembershipService membership,
+    CoHostedGateway coHosted,
     IOptions<StreamGrainOptions> options,
     ILogger<StreamGrain> logger) : Grain, IStreamGrain
 {
@@ -123,10 +124,6 @@ internal sealed partial class StreamGrain(
     {
         try
         {
-            // Let the publishes that reached the activation together join the first batch: they are invoked one after
-            // another in the current turn, and a store that answers at once (the in-memory one) would otherwise make
-            // each of them a batch of its own — its own append and its own Deliver call to every gateway.
-            await Task.Yield();
             while (_pending.Count > 0)
             {
                 var count = Math.Min(_pending.Count, _options.MaxBatch);
@@ -226,7 +223,12 @@ internal sealed partial class StreamGrain(
     {
         try
         {
-            return await outbox.Endpoint.Deliver(delivery).WaitAsync(_options.DeliveryTimeout);
+            // The gateway of this silo is called directly, off the grain's scheduler: its delivery writes to every
+            // local connection of the stream, which must not hold up the grain's next batch.
+            var call = coHosted.For(outbox.Gateway) is { } local
+                ? Task.Run(() => local.Deliver(delivery))
+                : outbox.Endpoint.Deliver(delivery);
+            return await call.WaitAsync(_options.DeliveryTimeout);
         }
         catch (Exception ex)
         {
