@@ -93,6 +93,40 @@ internal sealed class ClusterDirectory(IGrainFactory grains, IClusterMembershipS
 
     private async Task<IReadOnlyList<RegisteredGateway>> LiveGatewaysAsync(CancellationToken cancellationToken)
     {
+        // Every silo of the cluster co-hosts a gateway. One that membership shows active but the registry does not list
+        // yet has just started, or registered with an activation of the registry that is going away (while silos join,
+        // the registry can briefly live twice): it registers again on the membership change and every interval, so a
+        // listing waits for it that long rather than leave its connections out.
+        var giveUpAt = Environment.TickCount64 + (long)(options.Value.RegistrationInterval.TotalMilliseconds * 1.5);
+        while (true)
+        {
+            var live = await ListOnceAsync(cancellationToken);
+            if (!MissesActiveSilo(live) || Environment.TickCount64 >= giveUpAt)
+            {
+                return [.. live.Values];
+            }
+
+            await Task.Delay(MissingGatewayPause, cancellationToken);
+        }
+    }
+
+    private static readonly TimeSpan MissingGatewayPause = TimeSpan.FromMilliseconds(100);
+
+    private bool MissesActiveSilo(Dictionary<SiloAddress, RegisteredGateway> live)
+    {
+        foreach (var (address, member) in membership.CurrentSnapshot.Members)
+        {
+            if (member.Status == SiloStatus.Active && !live.ContainsKey(address))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private async Task<Dictionary<SiloAddress, RegisteredGateway>> ListOnceAsync(CancellationToken cancellationToken)
+    {
         // The registry may sit on a silo that just died: wait that out, as a publish would, instead of failing the request.
         var listed = await calls.RetryAsync(
             ct => grains.GetGrain<IGatewayRegistryGrain>(SseClusterIdentity.RegistryKey).GetLiveGateways(),
@@ -117,7 +151,7 @@ internal sealed class ClusterDirectory(IGrainFactory grains, IClusterMembershipS
             _known[gateway.Registration.Address] = gateway;
         }
 
-        return [.. live.Values];
+        return live;
     }
 
     // Asks every gateway at once; one that fails or does not answer in time is left out (null).

@@ -72,7 +72,6 @@ internal sealed class StreamAttachments(IGrainFactory grains, LocalGateway gatew
             if (--entry.Count == 0)
             {
                 entry.Retired = true;
-                _entries.TryRemove(new KeyValuePair<StreamKey, Entry>(stream, entry));
                 live.Untrack(stream);
 
                 // Locally the stream is gone whatever happens next. If the grain cannot be told, it keeps sending here
@@ -83,7 +82,7 @@ internal sealed class StreamAttachments(IGrainFactory grains, LocalGateway gatew
         }
         finally
         {
-            entry.Gate.Release();
+            Retire(stream, entry);
         }
     }
 
@@ -108,14 +107,26 @@ internal sealed class StreamAttachments(IGrainFactory grains, LocalGateway gatew
             }
 
             entry.Retired = true;
-            _entries.TryRemove(new KeyValuePair<StreamKey, Entry>(stream, entry));
             var (address, _) = await gateway.GetAsync(JoinWait, cancellationToken);
             await calls.RunAsync(ct => grains.GetGrain<IStreamGrain>(stream.GrainKey).Detach(address, ct), $"detaching {stream}", cancellationToken);
         }
         finally
         {
-            entry.Gate.Release();
+            Retire(stream, entry);
         }
+    }
+
+    // Ends a transition. A retired entry leaves the map only once its detach has answered: a reader arriving meanwhile
+    // waits on this entry's gate, finds it retired and starts a new one, so its attach reaches the grain after the
+    // detach — the grain is reentrant and would otherwise take the two in either order and forget this gateway.
+    private void Retire(StreamKey stream, Entry entry)
+    {
+        if (entry.Retired)
+        {
+            _entries.TryRemove(new KeyValuePair<StreamKey, Entry>(stream, entry));
+        }
+
+        entry.Gate.Release();
     }
 
     /// <summary>Tells the grain again that this gateway reads <paramref name="stream"/> (it may have lost that: a tail check found it behind).</summary>
