@@ -54,7 +54,9 @@ public sealed class RedisLossTests(ITestOutputHelper output)
         await run.Cluster.Redis.StartAsync();
         var up = Stopwatch.GetTimestamp();
         var firstAccepted = await run.PublishUntilAcceptedAsync(up);
-        await run.PublishForAsync(TimeSpan.FromSeconds(3));
+        // A count, not a duration: how many publishes a few seconds take depends on how busy the machine is, and
+        // refusals (503) while the gateways reconnect are allowed, as long as nothing refused was delivered.
+        await run.PublishUntilAcceptedSinceAsync(up, count: 60);
         var audit = await run.FinishAsync("reset");
 
         var after = run.Ledger.Accepted.Count(p => p.SentAt > up);
@@ -62,7 +64,6 @@ public sealed class RedisLossTests(ITestOutputHelper output)
         output.WriteLine(audit.Summary);
         Assert.True(audit.Problems.Count == 0, $"{audit.Problems.Count} problems:\n" + string.Join('\n', audit.Problems.Take(40)));
         Assert.Equal((0L, 0L), (audit.Lost, audit.Duplicated));
-        Assert.True(after >= 50, $"too few publishes after the restart: {after}");
         var restartedStreams = 0;
         foreach (var client in run.Clients)
         {
@@ -180,6 +181,23 @@ public sealed class RedisLossTests(ITestOutputHelper output)
             }
 
             throw new TimeoutException("no publish was accepted within 20 s of Redis restarting");
+        }
+
+        /// <summary>Publishes until <paramref name="count"/> publishes sent after <paramref name="since"/> were accepted.</summary>
+        public async Task PublishUntilAcceptedSinceAsync(long since, int count)
+        {
+            var token = Tokens.Publisher("redis-loss");
+            var clock = Stopwatch.StartNew();
+            while (Ledger.Accepted.Count(p => p.SentAt > since) < count)
+            {
+                if (clock.Elapsed > TimeSpan.FromSeconds(30))
+                {
+                    throw new TimeoutException($"only {Ledger.Accepted.Count(p => p.SentAt > since)} of {count} publishes were accepted within 30 s");
+                }
+
+                await PublishOneAsync(token);
+                await Task.Delay(20);
+            }
         }
 
         /// <summary>Lets the last events arrive, stops the clients and audits what they received.</summary>
