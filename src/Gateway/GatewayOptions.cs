@@ -92,8 +92,12 @@ public sealed class AuthOptions
     /// <summary>HMAC key of the stream session cookie; defaults to one derived from <see cref="SigningKey"/>. Every node of a cluster needs the same.</summary>
     public string? SessionKey { get; set; }
 
-    /// <summary>Serve <c>POST /dev/token</c> (always on in the Development environment). Needs <see cref="SigningKey"/>.</summary>
-    public bool DevTokens { get; set; }
+    /// <summary>
+    /// Serve <c>POST /dev/token</c>. Unset: on in the Development environment, off elsewhere; false turns it off in
+    /// Development. It is never served outside Development or on a listen address that is not loopback: the gateway
+    /// refuses to start instead. Needs <see cref="SigningKey"/>.
+    /// </summary>
+    public bool? DevTokens { get; set; }
 }
 
 /// <summary>Cross-origin browser apps (<c>SseCluster:Cors</c>).</summary>

@@ -1,6 +1,7 @@
 using SseCluster.Gateway.Hosting;
 
-var builder = WebApplication.CreateBuilder(args);
+// dotnet run's launch profile asks for Development; an explicit environment wins over it (LaunchEnvironment).
+var builder = WebApplication.CreateBuilder(LaunchEnvironment.Options(args));
 builder.Services.AddSseClusterGateway(builder.Configuration);
 
 var app = builder.Build();
@@ -8,7 +9,7 @@ var app = builder.Build();
 // A configuration mistake gets its message, naming the key, not a stack trace.
 if (app.Services.ValidateSseClusterOptions() is { Count: > 0 } failures)
 {
-    Console.Error.WriteLine("SseCluster gateway: invalid configuration");
+    Console.Error.WriteLine($"SseCluster gateway: invalid configuration (environment '{app.Environment.EnvironmentName}')");
     foreach (var failure in failures)
     {
         Console.Error.WriteLine($"  - {failure}");

@@ -82,6 +82,8 @@ public static class GatewayServiceCollectionExtensions
         services.AddHostedService<ConnectionSweeper>();
         services.AddSingleton<ShutdownDrain>();
         services.AddHostedService(sp => sp.GetRequiredService<ShutdownDrain>());
+        services.AddSingleton<DevTokenPolicy>();
+        services.AddHostedService<StartupReport>();
 
         var drainSeconds = int.TryParse(configuration["SseCluster:Shutdown:DrainSeconds"], out var drain) ? drain : 10;
         services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(Math.Max(drainSeconds, 0) + 10));
@@ -109,7 +111,8 @@ public static class GatewayServiceCollectionExtensions
     }
 
     /// <summary>
-    /// Maps <c>/sse/*</c>, <c>/healthz</c>, <c>/readyz</c>, <c>/metrics</c>, and <c>/dev/token</c> when dev tokens are on.
+    /// Maps <c>/sse/*</c>, <c>/healthz</c>, <c>/readyz</c>, <c>/metrics</c>, and <c>/dev/token</c> when dev tokens are on
+    /// (Development, loopback addresses only).
     /// Call after <c>UseCors</c> if the app has its own pipeline.
     /// </summary>
     public static RouteGroupBuilder MapSseClusterGateway(this WebApplication app)
@@ -127,10 +130,12 @@ public static class GatewayServiceCollectionExtensions
         sse.MapAdminEndpoints();
         sse.MapTicketEndpoints();
 
-        var auth = app.Services.GetRequiredService<IOptions<AuthOptions>>().Value;
-        if (app.Environment.IsDevelopment() || auth.DevTokens)
+        if (app.Services.GetRequiredService<DevTokenPolicy>().IsOn)
         {
-            app.MapDevTokenEndpoint().RequireCors(CorsPolicy);
+            // The start was refused if a configured address is not loopback; this also covers listeners a host app
+            // adds in code: a request that did not arrive on a loopback address never gets a token.
+            app.MapDevTokenEndpoint().RequireCors(CorsPolicy).AddEndpointFilter((context, next) =>
+                ListenAddresses.IsLoopback(context.HttpContext.Connection.LocalIpAddress) ? next(context) : ValueTask.FromResult<object?>(Results.NotFound()));
         }
 
         return sse;
@@ -167,6 +172,7 @@ public static class GatewayServiceCollectionExtensions
         Check<LimitsOptions>();
         Check<AuthOptions>();
         Check<ShutdownOptions>();
+        Check<MetricsOptions>();
         Check<HistoryOptions>();
         Check<PublisherOptions>();
         Check<GatewayRoutingOptions>();
@@ -198,6 +204,9 @@ public static class GatewayServiceCollectionExtensions
             .ValidateOnStart();
         services.AddOptions<AuthOptions>().Bind(configuration.GetSection("SseCluster:Auth")).ValidateOnStart();
         services.AddSingleton<IValidateOptions<AuthOptions>, AuthOptionsValidator>();
+        services.AddSingleton<IPostConfigureOptions<AuthOptions>, DevelopmentKeyFallback>();
+        services.AddSingleton<IValidateOptions<AuthOptions>, StartupSafetyValidator>();
+        services.AddOptions<MetricsOptions>().Bind(configuration.GetSection("SseCluster:Metrics")).ValidateOnStart();
         services.AddOptions<ShutdownOptions>().Bind(configuration.GetSection("SseCluster:Shutdown"))
             .Validate(o => o.DrainSeconds is >= 0 and <= 600, "SseCluster:Shutdown:DrainSeconds must be between 0 and 600")
             .Validate(o => o.Waves is >= 1 and <= 1000, "SseCluster:Shutdown:Waves must be between 1 and 1000")

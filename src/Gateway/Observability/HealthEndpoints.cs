@@ -1,13 +1,20 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using SseCluster.Gateway.Api;
 using SseCluster.Gateway.Routing;
 using SseCluster.Gateway.Streaming;
 using SseCluster.Grains.Storage;
 
 namespace SseCluster.Gateway.Observability;
 
-/// <summary><c>/healthz</c> (the process serves), <c>/readyz</c> (send traffic here) and <c>/metrics</c>.</summary>
+/// <summary>
+/// <c>/healthz</c> (the process serves), <c>/readyz</c> (send traffic here) and <c>/metrics</c>. The first two are always
+/// open (load balancers and orchestrators probe them without credentials); <c>/metrics</c> needs an admin token or an API
+/// key when <c>SseCluster:Metrics:RequireAdmin</c> is on.
+/// </summary>
 internal static class HealthEndpoints
 {
     public static IEndpointRouteBuilder MapHealthEndpoints(this IEndpointRouteBuilder endpoints)
@@ -24,8 +31,13 @@ internal static class HealthEndpoints
                 ? Results.Text("ready\n")
                 : Results.Text($"not ready: {reason}\n", statusCode: StatusCodes.Status503ServiceUnavailable);
         });
-        endpoints.MapGet("/metrics", (PrometheusExporter exporter) =>
+        var metrics = endpoints.MapGet("/metrics", (PrometheusExporter exporter) =>
             Results.Text(exporter.Render(), "text/plain; version=0.0.4; charset=utf-8"));
+        if (endpoints.ServiceProvider.GetRequiredService<IOptions<MetricsOptions>>().Value.RequireAdmin)
+        {
+            metrics.AddEndpointFilter<AdminGate>();
+        }
+
         return endpoints;
     }
 }
