@@ -20,7 +20,8 @@
 #   http_status URL                        the HTTP status of GET URL, 000 when nothing answers
 #   start_bg [-C DIR] LOG COMMAND...       runs COMMAND in the background (in DIR, output to LOG); sets BG_PID
 #   track_pid PID                          records a child started otherwise (COMMAND & track_pid $!) for stop_pids
-#   start_gateway PORT LOG [VAR=value...]  the gateway DLL on 127.0.0.1:PORT with its own silo ports; sets
+#   start_gateway PORT LOG [VAR=value...]  the gateway DLL on 127.0.0.1:PORT with its own silo ports, signing with
+#                                          SSE_RUN_SIGNING_KEY (random per run) unless VAR=value sets another; sets
 #                                          GATEWAY_PID, GATEWAY_SILO_PORT, GATEWAY_ORLEANS_PORT
 #   wait_http URL PID SECONDS              until URL answers 2xx; fails when PID exits or time runs out
 #   pid_alive PID                          the process runs (a zombie does not)
@@ -243,6 +244,10 @@ stop_started() {
 
 # ---- gateway and redis --------------------------------------------------------------------------------------------
 
+# One HS256 key for every gateway this script starts (random per run, so nothing here signs with a key another run or
+# the developer's own gateway knows); a VAR=value argument (SseCluster__Auth__SigningKey=...) replaces it.
+SSE_RUN_SIGNING_KEY="run-$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
+
 # Every gateway co-hosts an Orleans silo: each gets its own silo and client-gateway ports (free ones unless VAR=value
 # sets them) and advertises 127.0.0.1, so several run side by side on one machine and nothing leaves loopback.
 start_gateway() {
@@ -260,6 +265,7 @@ start_gateway() {
   [[ -n "$silo" ]] || free_port silo
   [[ -n "$orleans" ]] || free_port orleans
   start_bg -C "$root" "$log" env DOTNET_NOLOGO=1 \
+    SseCluster__Auth__SigningKey="$SSE_RUN_SIGNING_KEY" \
     SseCluster__Orleans__AdvertisedAddress=127.0.0.1 \
     SseCluster__Orleans__SiloPort="$silo" \
     SseCluster__Orleans__GatewayPort="$orleans" \

@@ -1,4 +1,5 @@
 // Shared pieces of the browser tests: the gateway under test and the system Chromium.
+import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -52,7 +53,8 @@ export async function startGateway() {
   const url = `http://127.0.0.1:${port}`;
   const child = spawn('dotnet', [gatewayDll, '--urls', url], {
     cwd: gatewayProject, // content root: appsettings.Development.json and wwwroot
-    env: { ...process.env, ASPNETCORE_ENVIRONMENT: 'Development', DOTNET_NOLOGO: '1' },
+    // A key of its own: Development would otherwise sign with (and create) the developer's per-machine key.
+    env: { ...process.env, ASPNETCORE_ENVIRONMENT: 'Development', DOTNET_NOLOGO: '1', SseCluster__Auth__SigningKey: `e2e-${randomBytes(32).toString('hex')}` },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
