@@ -43,4 +43,27 @@ public sealed class LoggingTests
         Assert.DoesNotContain(lines, l => l.Contains(token, StringComparison.Ordinal) || l.Contains(token[..40], StringComparison.Ordinal));
         Assert.DoesNotContain(lines, l => l.Contains(ticket, StringComparison.Ordinal));
     }
+
+    [Fact]
+    public async Task StartupLog_StatesEnvironmentModeAuthDevTokensMetricsAndAddresses()
+    {
+        var lines = new ConcurrentQueue<string>();
+        await using var gateway = await GatewayHost.StartAsync(
+            new Dictionary<string, string?> { ["SseCluster:Metrics:RequireAdmin"] = "true" },
+            configure: builder =>
+            {
+                builder.Logging.AddProvider(new TestLoggerProvider((category, _, message, _) => lines.Enqueue($"{category}: {message}")));
+                builder.Logging.AddFilter("SseCluster", LogLevel.Information);
+            });
+
+        var started = Assert.Single(lines, l => l.StartsWith("SseCluster.Gateway.Hosting.StartupReport", StringComparison.Ordinal));
+        Assert.Contains("started in Development", started);
+        Assert.Contains("single node, in-memory stores", started);
+        Assert.Contains("auth: HS256 key (SseCluster:Auth:SigningKey), 1 API key", started);
+        Assert.Contains("dev tokens: on (POST /dev/token, loopback only)", started);
+        Assert.Contains("/metrics: admin token or API key", started);
+        Assert.Contains("listening on " + gateway.BaseAddress.GetLeftPart(UriPartial.Authority), started);
+        Assert.DoesNotContain(GatewayHost.SigningKey, started);
+        Assert.DoesNotContain(GatewayHost.ApiKey, started);
+    }
 }

@@ -47,6 +47,35 @@ public sealed class MetricsTests
         }
     }
 
+    [Fact]
+    public async Task Metrics_WithRequireAdmin_Answer401Anonymous_403WithoutAdminRole_200ForAdminAndApiKey_HealthStaysOpen()
+    {
+        await using var gateway = await GatewayHost.StartAsync(new Dictionary<string, string?> { ["SseCluster:Metrics:RequireAdmin"] = "true" });
+        using var anonymous = gateway.CreateClient();
+        using var user = gateway.CreateClient(Tokens.For("metrics-user"));
+        using var admin = gateway.CreateClient(Tokens.Admin());
+        using var service = gateway.CreateClient();
+        service.DefaultRequestHeaders.Add("X-Api-Key", GatewayHost.ApiKey);
+
+        using (var response = await anonymous.GetAsync("/metrics"))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.Unauthorized, response.StatusCode);
+            Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        }
+
+        using (var response = await user.GetAsync("/metrics"))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.Forbidden, response.StatusCode);
+        }
+
+        Assert.Contains("# TYPE sse_connections gauge", await admin.GetStringAsync("/metrics"));
+        Assert.Contains("# TYPE sse_connections gauge", await service.GetStringAsync("/metrics"));
+
+        // Probes never need credentials.
+        Assert.Equal("ok\n", await anonymous.GetStringAsync("/healthz"));
+        await Eventually.TrueAsync(async () => (await anonymous.GetAsync("/readyz")).IsSuccessStatusCode, "/readyz answers 200 without credentials");
+    }
+
     private static double Value(string text, string name)
     {
         var match = Regex.Match(text, $"^{Regex.Escape(name)} (\\S+)$", RegexOptions.Multiline);
