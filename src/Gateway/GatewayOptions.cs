@@ -56,21 +56,62 @@ public sealed class LimitsOptions
 /// <summary>Authentication (<c>SseCluster:Auth</c>).</summary>
 public sealed class AuthOptions
 {
-    /// <summary>HS256 secret (at least 32 bytes). One of this and <see cref="PublicKeyPem"/> is required.</summary>
+    /// <summary>
+    /// HS256 secret (at least 32 bytes). At least one of this, <see cref="PublicKeyPem"/>, <see cref="Authority"/> and
+    /// <see cref="MetadataAddress"/> is required; several may be set together.
+    /// </summary>
     public string? SigningKey { get; set; }
 
-    /// <summary>RS256 public key (PEM) that verifies tokens from an identity provider.</summary>
+    /// <summary>A static public key (PEM, RSA for RS256 or EC P-256 for ES256) that verifies tokens from an identity provider.</summary>
     public string? PublicKeyPem { get; set; }
 
+    /// <summary>
+    /// The identity provider's issuer URL (OpenID Connect): its signing keys are read from
+    /// <c>{Authority}/.well-known/openid-configuration</c> and its JWKS, and refreshed when a token names a key not seen yet.
+    /// </summary>
+    public string? Authority { get; set; }
+
+    /// <summary>The discovery document's URL, when it is not under <see cref="Authority"/>.</summary>
+    public string? MetadataAddress { get; set; }
+
+    /// <summary>Refuse an <c>http://</c> <see cref="Authority"/> or <see cref="MetadataAddress"/>. Default true.</summary>
+    public bool RequireHttpsMetadata { get; set; } = true;
+
+    /// <summary>Least seconds between two key refreshes caused by tokens with an unknown <c>kid</c>. Default 300.</summary>
+    public int MetadataRefreshSeconds { get; set; } = 300;
+
+    /// <summary>
+    /// The accepted <c>iss</c>. With an <see cref="Authority"/>, the discovery document's issuer is accepted as well;
+    /// empty accepts only that one (and, without an authority, any issuer). Default <c>sse-cluster</c>.
+    /// </summary>
     public string? Issuer { get; set; } = "sse-cluster";
 
+    /// <summary>The accepted <c>aud</c>; empty accepts any. Default <c>sse-cluster</c>.</summary>
     public string? Audience { get; set; } = "sse-cluster";
 
     /// <summary>Tolerated clock difference for token lifetimes, in seconds. Default 30.</summary>
     public int ClockSkewSeconds { get; set; } = 30;
 
+    /// <summary>The claim naming the user (streams, per-user limits, disconnects). Default <c>sub</c>.</summary>
+    public string UserIdClaim { get; set; } = "sub";
+
+    /// <summary>
+    /// The claims listing the caller's roles (<c>publisher</c>, <c>admin</c>); empty (the default) means <c>role</c> and
+    /// <c>roles</c>. A dotted name reads into a JSON object (<c>realm_access.roles</c>).
+    /// </summary>
+    public List<string> RoleClaims { get; set; } = [];
+
     /// <summary>The claim listing the topics a token may subscribe to (<c>*</c> for all). Default <c>topics</c>.</summary>
     public string TopicsClaim { get; set; } = "topics";
+
+    /// <summary>
+    /// The topics a token without a <see cref="TopicsClaim"/> may subscribe to (<c>*</c> for all). None by default: a
+    /// provider's token proves who the caller is, not what it may read.
+    /// </summary>
+    public List<string> DefaultTopics { get; set; } = [];
+
+    /// <summary>The role claims in effect: <see cref="RoleClaims"/>, or <c>role</c> and <c>roles</c>.</summary>
+    internal IReadOnlyList<string> EffectiveRoleClaims => RoleClaims.Count > 0 ? RoleClaims : ["role", "roles"];
 
     /// <summary>Allow stream connections without credentials. Default false.</summary>
     public bool AllowAnonymous { get; set; }

@@ -49,6 +49,18 @@ public sealed class AuthTests(AuthTests.Fixture fixture) : IClassFixture<AuthTes
         {
             Assert.Null(stream);
             await ProblemAsserts.AssertProblemAsync(response, HttpStatusCode.Unauthorized, what: $"connect with {kind} token");
+
+            // RFC 6750 §3.1: error="invalid_token" only when a token was presented.
+            var challenge = Assert.Single(response.Headers.WwwAuthenticate);
+            Assert.Equal("Bearer", challenge.Scheme);
+            if (kind == "none")
+            {
+                Assert.Null(challenge.Parameter);
+            }
+            else
+            {
+                Assert.StartsWith("error=\"invalid_token\", error_description=\"", challenge.Parameter, StringComparison.Ordinal);
+            }
         }
     }
 

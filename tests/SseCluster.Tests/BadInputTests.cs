@@ -298,6 +298,12 @@ internal static class ProblemAsserts
     {
         var body = await response.Content.ReadAsStringAsync();
         Assert.True(status == response.StatusCode, $"{what}: answered {(int)response.StatusCode}, expected {(int)status}: {body}");
+        if (status == HttpStatusCode.Unauthorized)
+        {
+            // RFC 9110 §15.5.2: every 401 carries a challenge.
+            Assert.True(response.Headers.WwwAuthenticate.Any(h => h.Scheme == "Bearer"), $"{what}: 401 without WWW-Authenticate: Bearer");
+        }
+
         Assert.True(response.Content.Headers.ContentType?.MediaType == "application/problem+json", $"{what}: content type '{response.Content.Headers.ContentType}', body: {body}");
         var problem = JsonDocument.Parse(body).RootElement.Clone();
         Assert.Equal((int)status, problem.GetProperty("status").GetInt32());

@@ -46,6 +46,37 @@ public sealed class ConfigurationTests
         Assert.Contains("SseCluster:Auth:PublicKeyPem", output);
     }
 
+    [Theory]
+    [InlineData("SseCluster__Auth__Authority", "not a url", "SseCluster:Auth:Authority")]
+    [InlineData("SseCluster__Auth__Authority", "http://idp.example/realms/app", "SseCluster:Auth:Authority")]
+    [InlineData("SseCluster__Auth__MetadataAddress", "ftp://idp.example/.well-known/openid-configuration", "SseCluster:Auth:MetadataAddress")]
+    [InlineData("SseCluster__Auth__PublicKeyPem", "-----BEGIN PUBLIC KEY-----\nnot a key\n-----END PUBLIC KEY-----", "SseCluster:Auth:PublicKeyPem")]
+    [InlineData("SseCluster__Auth__MetadataRefreshSeconds", "0", "SseCluster:Auth:MetadataRefreshSeconds")]
+    [InlineData("SseCluster__Auth__UserIdClaim", " ", "SseCluster:Auth:UserIdClaim")]
+    [InlineData("SseCluster__Auth__DefaultTopics__0", "no spaces allowed", "SseCluster:Auth:DefaultTopics")]
+    public async Task BadIdentityProviderSetting_ExitsWithCode2_NamingTheKey(string variable, string value, string key)
+    {
+        var (exitCode, output) = await RunGatewayAsync(new Dictionary<string, string>
+        {
+            ["SseCluster__Auth__Authority"] = "https://idp.example/realms/app",
+            [variable] = value,
+        });
+
+        Assert.Equal(2, exitCode);
+        Assert.Contains(key, output);
+        Assert.DoesNotContain("   at ", output);
+    }
+
+    [Fact]
+    public async Task NeitherKeyNorAuthority_ExitsNamingAllThree()
+    {
+        var (exitCode, output) = await RunGatewayAsync(new Dictionary<string, string> { ["SseCluster__Auth__Audience"] = "api" });
+        Assert.Equal(2, exitCode);
+        Assert.Contains("SseCluster:Auth:SigningKey", output);
+        Assert.Contains("SseCluster:Auth:PublicKeyPem", output);
+        Assert.Contains("SseCluster:Auth:Authority", output);
+    }
+
     private static async Task<(int ExitCode, string Output)> RunGatewayAsync(Dictionary<string, string> environment)
     {
         var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "SseCluster.Gateway.dll"), "--urls", $"http://127.0.0.1:{FreePorts.Next()}"])

@@ -61,6 +61,7 @@ public sealed class CorsTests(CorsTests.Fixture fixture) : IClassFixture<CorsTes
         Assert.Equal(HttpStatusCode.Unauthorized, unauthorized.StatusCode);
         Assert.Equal(AllowedOrigin, Single(unauthorized, "Access-Control-Allow-Origin"));
         Assert.Equal("true", Single(unauthorized, "Access-Control-Allow-Credentials"));
+        Assert.Contains("WWW-Authenticate", Single(unauthorized, "Access-Control-Expose-Headers"), StringComparison.OrdinalIgnoreCase);
     }
 
     [Theory]

@@ -1,4 +1,7 @@
+using System.Security.Cryptography;
 using Microsoft.Extensions.Options;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
 using SseCluster.Gateway;
 using SseCluster.Gateway.Auth;
 using SseCluster.TestSupport;
@@ -50,4 +53,89 @@ public sealed class TokenValidatorTests
             Assert.Equal("the token's signature is invalid", result.Failure);
         }
     }
+
+    [Theory]
+    [InlineData("RSA")]
+    [InlineData("EC")]
+    public async Task StaticPublicKeyPem_RsaOrEc_VerifiesTokens_OtherKeysDoNot(string kind)
+    {
+        var (key, algorithm, pem) = NewKey(kind);
+        var (other, _, _) = NewKey(kind);
+        var validator = new TokenValidator(Options.Create(new AuthOptions { PublicKeyPem = pem, ClockSkewSeconds = 0 }), TimeProvider.System);
+
+        var good = await validator.ValidateAsync(Sign(key, algorithm, new() { ["sub"] = "pem-" + kind }), CallerKind.Token);
+        Assert.Equal("pem-" + kind, good.Caller?.UserId);
+
+        var forged = await validator.ValidateAsync(Sign(other, algorithm, new() { ["sub"] = "forger" }), CallerKind.Token);
+        Assert.Null(forged.Caller);
+        Assert.True(forged.TokenRefused);
+    }
+
+    [Fact]
+    public async Task CritHeader_IsRefused_ThoughTheSignatureIsGood()
+    {
+        var (key, algorithm, pem) = NewKey("EC");
+        var validator = new TokenValidator(Options.Create(new AuthOptions { PublicKeyPem = pem }), TimeProvider.System);
+        var token = Sign(key, algorithm, new() { ["sub"] = "critic" }, new Dictionary<string, object> { ["crit"] = new[] { "exp" } });
+
+        var result = await validator.ValidateAsync(token, CallerKind.Token);
+        Assert.Null(result.Caller);
+        Assert.True(result.TokenRefused);
+        Assert.Contains("crit", result.Failure, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Claims_ArraysRepeatedSeparatedAndNested_AreRead_MissingTopicsGetDefaults()
+    {
+        var validator = new TokenValidator(
+            Options.Create(new AuthOptions
+            {
+                SigningKey = GatewayHost.SigningKey,
+                RoleClaims = ["role", "resource_access.sse.roles"],
+                DefaultTopics = ["public"],
+            }),
+            TimeProvider.System);
+        var token = Tokens.For("claims-user", roles: ["publisher"], topics: ["a", "b"]);
+        Assert.Equal(["a", "b"], (await validator.ValidateAsync(token, CallerKind.Token)).Caller!.Topics);
+
+        var descriptor = new SecurityTokenDescriptor
+        {
+            Issuer = "sse-cluster",
+            Audience = "sse-cluster",
+            Expires = DateTime.UtcNow.AddHours(1),
+            Claims = new Dictionary<string, object>
+            {
+                ["sub"] = "nested-user",
+                ["role"] = "reader, publisher",
+                ["resource_access"] = new Dictionary<string, object> { ["sse"] = new Dictionary<string, object> { ["roles"] = new[] { "admin" } } },
+            },
+            SigningCredentials = new SigningCredentials(new SymmetricSecurityKey(System.Text.Encoding.UTF8.GetBytes(GatewayHost.SigningKey)), SecurityAlgorithms.HmacSha256),
+        };
+        var caller = (await validator.ValidateAsync(new JsonWebTokenHandler().CreateToken(descriptor), CallerKind.Token)).Caller!;
+        Assert.Equal(["reader", "publisher", "admin"], caller.Roles);
+        Assert.Equal(["public"], caller.Topics);
+    }
+
+    private static (SecurityKey Key, string Algorithm, string Pem) NewKey(string kind)
+    {
+        if (kind == "RSA")
+        {
+            var rsa = RSA.Create(2048);
+            return (new RsaSecurityKey(rsa) { KeyId = "rsa" }, SecurityAlgorithms.RsaSha256, rsa.ExportSubjectPublicKeyInfoPem());
+        }
+
+        var ec = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        return (new ECDsaSecurityKey(ec) { KeyId = "ec" }, SecurityAlgorithms.EcdsaSha256, ec.ExportSubjectPublicKeyInfoPem());
+    }
+
+    private static string Sign(SecurityKey key, string algorithm, Dictionary<string, object> claims, IDictionary<string, object>? header = null) =>
+        new JsonWebTokenHandler().CreateToken(new SecurityTokenDescriptor
+        {
+            Issuer = "sse-cluster",
+            Audience = "sse-cluster",
+            Expires = DateTime.UtcNow.AddHours(1),
+            Claims = claims,
+            AdditionalHeaderClaims = header,
+            SigningCredentials = new SigningCredentials(key, algorithm),
+        });
 }

@@ -16,7 +16,7 @@ internal abstract class CallerGate(CallerAuthenticator authenticator) : IEndpoin
         var auth = await authenticator.AuthenticateApiAsync(http);
         if (auth.Caller is not { } caller)
         {
-            return Problems.Unauthorized(auth.Failure!);
+            return auth.Unavailable ? Problems.Unavailable(auth.Failure!) : Problems.Unauthorized(auth);
         }
 
         if (Check(caller, http) is { } refused)

@@ -15,7 +15,14 @@ internal static class Problems
     public static IResult Status(int status, string detail, string? title = null) =>
         Results.Problem(statusCode: status, detail: detail, title: title);
 
-    public static IResult Unauthorized(string detail) => Status(StatusCodes.Status401Unauthorized, detail, "Authentication failed");
+    /// <summary>
+    /// 401 with <c>WWW-Authenticate: Bearer</c>; when a token was presented and refused, with <c>error="invalid_token"</c>
+    /// and the reason as <c>error_description</c> (RFC 6750 §3).
+    /// </summary>
+    public static IResult Unauthorized(string detail, bool tokenRefused = false) =>
+        new WithHeader(Status(StatusCodes.Status401Unauthorized, detail, "Authentication failed"), "WWW-Authenticate", Auth.BearerChallenge.For(tokenRefused ? detail : null));
+
+    public static IResult Unauthorized(Auth.AuthResult refused) => Unauthorized(refused.Failure ?? "the credentials are invalid", refused.TokenRefused);
 
     public static IResult Forbidden(string detail) => Status(StatusCodes.Status403Forbidden, detail, "Not allowed");
 
@@ -28,6 +35,15 @@ internal static class Problems
         public Task ExecuteAsync(HttpContext httpContext)
         {
             httpContext.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return problem.ExecuteAsync(httpContext);
+        }
+    }
+
+    private sealed class WithHeader(IResult problem, string name, string value) : IResult
+    {
+        public Task ExecuteAsync(HttpContext httpContext)
+        {
+            httpContext.Response.Headers[name] = value;
             return problem.ExecuteAsync(httpContext);
         }
     }

@@ -29,10 +29,10 @@ internal static class TicketEndpoints
             return Problems.Unauthorized("a ticket needs an Authorization bearer token");
         }
 
-        var auth = await tokens.ValidateAsync(token, CallerKind.Token);
+        var auth = await tokens.ValidateAsync(token, CallerKind.Token, context.RequestAborted);
         if (auth.Caller is not { UserId: { } userId, ExpiresAt: { } expires } caller)
         {
-            return Problems.Unauthorized(auth.Failure ?? "the token is invalid");
+            return auth.Unavailable ? Problems.Unavailable(auth.Failure!) : Problems.Unauthorized(auth);
         }
 
         var ticket = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
@@ -46,7 +46,7 @@ internal static class TicketEndpoints
 
         if (lifetime <= TimeSpan.Zero)
         {
-            return Problems.Unauthorized("the token has expired");
+            return Problems.Unauthorized("the token has expired", tokenRefused: true);
         }
 
         try

@@ -38,11 +38,15 @@ internal sealed record Caller(
 
 /// <summary>
 /// The outcome of authenticating a request: a caller, or why not. <see cref="Unavailable"/> means the credentials could
-/// not be checked right now (a ticket while the cluster's store is unreachable): the client should retry, not give up.
+/// not be checked right now (a ticket while the cluster's store is unreachable, an identity provider whose keys cannot
+/// be read): the client should retry, not give up. <see cref="TokenRefused"/> means a bearer token was presented and
+/// refused, which the 401's <c>WWW-Authenticate</c> says (<c>error="invalid_token"</c>, RFC 6750).
 /// </summary>
-internal readonly record struct AuthResult(Caller? Caller, string? Failure, bool Unavailable = false)
+internal readonly record struct AuthResult(Caller? Caller, string? Failure, bool Unavailable = false, bool TokenRefused = false)
 {
     public static AuthResult Fail(string why) => new(null, why);
+
+    public static AuthResult Refused(string why) => new(null, why, TokenRefused: true);
 
     public static AuthResult Ok(Caller caller) => new(caller, null);
 

@@ -28,7 +28,7 @@ internal sealed class CallerAuthenticator(
     {
         if (BearerToken(context.Request) is { } bearer)
         {
-            return await tokens.ValidateAsync(bearer, CallerKind.Token);
+            return await tokens.ValidateAsync(bearer, CallerKind.Token, cancellationToken);
         }
 
         if (context.Request.Query["ticket"] is [{ Length: > 0 } ticket])
@@ -89,7 +89,7 @@ internal sealed class CallerAuthenticator(
 
         if (_options.AllowAccessTokenQuery && context.Request.Query["access_token"] is [{ Length: > 0 } accessToken])
         {
-            return await tokens.ValidateAsync(accessToken, CallerKind.Token);
+            return await tokens.ValidateAsync(accessToken, CallerKind.Token, cancellationToken);
         }
 
         if (_options.AllowAnonymous)
@@ -120,7 +120,7 @@ internal sealed class CallerAuthenticator(
 
         if (BearerToken(context.Request) is { } bearer)
         {
-            return await tokens.ValidateAsync(bearer, CallerKind.Token);
+            return await tokens.ValidateAsync(bearer, CallerKind.Token, context.RequestAborted);
         }
 
         return AuthResult.Fail("credentials are required: an Authorization bearer token or an X-Api-Key header");

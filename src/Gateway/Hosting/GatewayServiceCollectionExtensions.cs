@@ -70,7 +70,7 @@ public static class GatewayServiceCollectionExtensions
         services.AddSingleton<ConnectionWriter>();
         services.AddSingleton<LocalDispatcher>();
         services.AddSingleton<StreamConnectHandler>();
-        services.AddSingleton<TokenValidator>();
+        services.AddGatewayBearer();
         services.AddSingleton<StreamSessionCookie>();
         services.AddSingleton<CallerAuthenticator>();
         services.AddSingleton<PublishRateLimiter>();
@@ -104,7 +104,7 @@ public static class GatewayServiceCollectionExtensions
             {
                 // Listed origins only: credentials are never allowed for a wildcard.
                 policy.WithOrigins(origins).AllowCredentials().AllowAnyHeader().AllowAnyMethod()
-                    .WithExposedHeaders("Retry-After");
+                    .WithExposedHeaders("Retry-After", "WWW-Authenticate");
             }
         }));
         return services;

@@ -50,7 +50,7 @@ internal sealed partial class StreamConnectHandler(
         if (auth.Caller is not { } caller)
         {
             metrics.Refused.Add(1, new KeyValuePair<string, object?>("reason", "unauthorized"));
-            await Problems.Unauthorized(auth.Failure!).ExecuteAsync(context);
+            await Problems.Unauthorized(auth).ExecuteAsync(context);
             return;
         }
 
