@@ -69,7 +69,19 @@ public sealed class IdentityProviderTests(IdentityProviderTests.Fixture fixture)
         using (response)
         {
             Assert.Null(stream);
-            await AssertInvalidTokenAsync(response, $"connect with {kind}");
+            var problem = await AssertInvalidTokenAsync(response, $"connect with {kind}");
+            var expected = kind switch
+            {
+                "unknown-kid" => "kid",
+                "wrong-issuer" => "issuer",
+                "wrong-audience" => "audience",
+                "expired" => "expired",
+                "alg-none" => "alg none",
+                "unknown-crit" => "crit",
+                _ => "token",
+            };
+            Assert.Contains(expected, problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+            Assert.Contains(expected, response.Headers.WwwAuthenticate.Single().Parameter, StringComparison.Ordinal);
         }
 
         using var publish = await client.PostAsync("/sse/broadcast", Json("{\"data\":1}"));

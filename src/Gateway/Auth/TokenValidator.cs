@@ -109,6 +109,11 @@ internal sealed partial class TokenValidator
             return AuthResult.Refused("the token names critical header extensions (crit) the gateway does not implement");
         }
 
+        if (jwt.IsEncrypted)
+        {
+            return AuthResult.Refused("encrypted tokens (JWE) are not accepted");
+        }
+
         if (string.Equals(jwt.Alg, "none", StringComparison.OrdinalIgnoreCase) || string.IsNullOrEmpty(jwt.EncodedSignature))
         {
             return AuthResult.Refused("unsigned tokens (alg none) are not accepted");
