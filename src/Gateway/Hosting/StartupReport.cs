@@ -43,7 +43,12 @@ internal sealed partial class StartupReport(
 
         if (auth.PublicKeyPem is { Length: > 0 })
         {
-            parts.Add("RS256 public key (SseCluster:Auth:PublicKeyPem)");
+            parts.Add("RS256/ES256 public key (SseCluster:Auth:PublicKeyPem)");
+        }
+
+        if (Auth.GatewayBearer.HasMetadata(auth))
+        {
+            parts.Add($"identity provider {(auth.MetadataAddress is { Length: > 0 } metadata ? metadata : auth.Authority)}");
         }
 
         var apiKeys = auth.ApiKeys.Count(k => k.Length > 0);
