@@ -44,50 +44,43 @@ public sealed class SiloBuilderTests
     [Fact]
     public void KubernetesSetting_UsesThePodsNameAndAddress_AndKeepsTheClusterIdentityFromSettings()
     {
-        // Kubernetes hosting reads these when its options are resolved; no other test of this assembly does, and the
-        // assembly runs its tests one at a time.
-        var environment = new Dictionary<string, string?>
+        using var environment = new EnvironmentVariables(new()
         {
             ["POD_NAME"] = "ssecluster-gateway-7d9f-abcde",
             ["POD_NAMESPACE"] = "sse",
             ["POD_IP"] = "10.244.1.17",
             ["ORLEANS_CLUSTER_ID"] = "from-environment",
             ["ORLEANS_SERVICE_ID"] = "from-environment",
-        };
-        var saved = environment.Keys.ToDictionary(k => k, Environment.GetEnvironmentVariable);
-        try
+        });
+        using var services = Build(new()
         {
-            foreach (var (key, value) in environment)
-            {
-                Environment.SetEnvironmentVariable(key, value);
-            }
+            ["SseCluster:Redis:Configuration"] = Redis,
+            ["SseCluster:Orleans:Kubernetes"] = "true",
+            ["SseCluster:Orleans:ClusterId"] = "prod",
+            ["SseCluster:Orleans:ServiceId"] = "sse",
+        });
 
-            using var services = Build(new()
-            {
-                ["SseCluster:Redis:Configuration"] = Redis,
-                ["SseCluster:Orleans:Kubernetes"] = "true",
-                ["SseCluster:Orleans:ClusterId"] = "prod",
-                ["SseCluster:Orleans:ServiceId"] = "sse",
-            });
+        Assert.True(UsesKubernetesHosting(services));
+        Assert.Equal("ssecluster-gateway-7d9f-abcde", services.GetRequiredService<IOptions<SiloOptions>>().Value.SiloName);
+        Assert.Equal(IPAddress.Parse("10.244.1.17"), services.GetRequiredService<IOptions<EndpointOptions>>().Value.AdvertisedIPAddress);
+        var cluster = services.GetRequiredService<IOptions<ClusterOptions>>().Value;
+        Assert.Equal("prod", cluster.ClusterId);
+        Assert.Equal("sse", cluster.ServiceId);
 
-            Assert.True(UsesKubernetesHosting(services));
-            Assert.Equal("ssecluster-gateway-7d9f-abcde", services.GetRequiredService<IOptions<SiloOptions>>().Value.SiloName);
-            Assert.Equal(IPAddress.Parse("10.244.1.17"), services.GetRequiredService<IOptions<EndpointOptions>>().Value.AdvertisedIPAddress);
-            var cluster = services.GetRequiredService<IOptions<ClusterOptions>>().Value;
-            Assert.Equal("prod", cluster.ClusterId);
-            Assert.Equal("sse", cluster.ServiceId);
+        // Orleans' own check of the hosting options (namespace, pod name, silo name = pod name) passes.
+        _ = services.GetRequiredService<IOptions<KubernetesHostingOptions>>().Value;
+    }
 
-            // Orleans' own check of the hosting options (namespace, pod name, silo name = pod name) passes.
-            _ = services.GetRequiredService<IOptions<KubernetesHostingOptions>>().Value;
-            _ = services.GetRequiredService<IOptions<SseClusterOrleansOptions>>().Value;
-        }
-        finally
-        {
-            foreach (var (key, value) in saved)
-            {
-                Environment.SetEnvironmentVariable(key, value);
-            }
-        }
+    [Fact]
+    public void KubernetesSettingOutsideAPod_IsRefusedAtStart_NamingTheSetting()
+    {
+        // Not in a pod, whatever machine runs the tests: the Kubernetes client needs these to reach the API server.
+        using var environment = new EnvironmentVariables(new() { ["KUBERNETES_SERVICE_HOST"] = null, ["KUBERNETES_SERVICE_PORT"] = null });
+        using var services = Build(new() { ["SseCluster:Redis:Configuration"] = Redis, ["SseCluster:Orleans:Kubernetes"] = "true" });
+
+        var failure = Assert.Throws<OptionsValidationException>(() => services.GetRequiredService<IOptions<SseClusterOrleansOptions>>().Value);
+        Assert.Contains("SseCluster:Orleans:Kubernetes", failure.Message);
+        Assert.Contains("KUBERNETES_SERVICE_HOST", failure.Message);
     }
 
     private static ServiceProvider Build(Dictionary<string, string?> settings)
@@ -101,6 +94,32 @@ public sealed class SiloBuilderTests
 
     private static bool UsesKubernetesHosting(ServiceProvider services) =>
         services.GetServices<IValidateOptions<KubernetesHostingOptions>>().Any();
+
+    /// <summary>
+    /// Sets environment variables (null removes one) until disposed, then restores them. Kubernetes hosting reads them
+    /// when its options are resolved; no other test of this assembly does, and the assembly runs one test at a time.
+    /// </summary>
+    private sealed class EnvironmentVariables : IDisposable
+    {
+        private readonly Dictionary<string, string?> _saved;
+
+        public EnvironmentVariables(Dictionary<string, string?> values)
+        {
+            _saved = values.Keys.ToDictionary(k => k, Environment.GetEnvironmentVariable);
+            foreach (var (key, value) in values)
+            {
+                Environment.SetEnvironmentVariable(key, value);
+            }
+        }
+
+        public void Dispose()
+        {
+            foreach (var (key, value) in _saved)
+            {
+                Environment.SetEnvironmentVariable(key, value);
+            }
+        }
+    }
 
     private sealed class Silo(IServiceCollection services, IConfiguration configuration) : ISiloBuilder
     {

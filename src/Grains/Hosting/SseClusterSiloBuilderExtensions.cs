@@ -90,10 +90,17 @@ public static class SseClusterSiloBuilderExtensions
             });
         }
 
-        // Kubernetes hosting stands beside a membership table (Redis here); one node has none.
-        silo.Services.AddOptions<SseClusterOrleansOptions>().Validate(
-            o => !o.Kubernetes || clustered,
-            "SseCluster:Orleans:Kubernetes needs cluster mode: set SseCluster:Redis:Configuration, or turn Kubernetes off");
+        // Kubernetes hosting stands beside a membership table (Redis here); one node has none. Outside a pod its
+        // Kubernetes client cannot be built and the silo's construction would crash the process: refuse at start.
+        silo.Services.AddOptions<SseClusterOrleansOptions>()
+            .Validate(
+                o => !o.Kubernetes || clustered,
+                "SseCluster:Orleans:Kubernetes needs cluster mode: set SseCluster:Redis:Configuration, or turn Kubernetes off")
+            .Validate(
+                o => !o.Kubernetes || !clustered || k8s.KubernetesClientConfiguration.IsInCluster(),
+                "SseCluster:Orleans:Kubernetes is on, but this process is not in a Kubernetes pod with a service account token " +
+                "(KUBERNETES_SERVICE_HOST, KUBERNETES_SERVICE_PORT, /var/run/secrets/kubernetes.io/serviceaccount): turn it off " +
+                "outside Kubernetes, or mount the token (automountServiceAccountToken: true)");
 
         AddSseClusterStores(silo.Services, configuration, clustered, nodeName ?? "silo");
         return silo;
