@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of SseCluster: .NET (unit, integration on real Kestrel and redis-server), and the JS client's
-# unit and browser tests when clients/js is present. Installs what it needs from Debian's packages
-# (redis-server, haproxy, chromium) when missing, once (scripts/lib.sh: the scripts it runs do not try again), and
+# unit and browser tests when clients/js is present, and the offline validation of deploy/ (compose, Dockerfile,
+# Kubernetes manifests). Installs what it needs from Debian's packages (redis-server, haproxy, chromium,
+# docker-compose) when missing, once (scripts/lib.sh: the scripts it runs do not try again), and
 # builds the solution once (clients/js/e2e.sh does not rebuild the gateway). Ends with one line: "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")" || exit 1
@@ -17,6 +18,7 @@ install_missing() {
   local wanted=(redis-server)
   [ -f deploy/local-cluster.sh ] && wanted+=(haproxy)
   [ -d clients/js/e2e ] && wanted+=(chromium)
+  [ -f deploy/validate.sh ] && wanted+=(docker-compose)
   install_packages "${wanted[@]}"
 }
 
@@ -87,6 +89,14 @@ if [ -f clients/js/e2e.sh ]; then
   bash clients/js/e2e.sh > "$results/js-e2e.log" 2>&1 || status=1
   tail -n 15 "$results/js-e2e.log"
   count_line "$results/js-e2e.log"
+fi
+
+if [ -f deploy/validate.sh ]; then
+  echo "== deploy validation (compose, Dockerfile, Kubernetes manifests)"
+  bash deploy/validate.sh > "$results/deploy-validate.log" 2>&1 || status=1
+  grep -E -A8 '^(  k8s )?(FAIL|skip) ' "$results/deploy-validate.log" || true
+  tail -n 1 "$results/deploy-validate.log"
+  count_line "$results/deploy-validate.log"
 fi
 
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then

@@ -25,6 +25,15 @@ public sealed class SseClusterOrleansOptions
     /// </summary>
     public string? AdvertisedAddress { get; set; }
 
+    /// <summary>
+    /// Run the silo as a Kubernetes pod (Orleans' Kubernetes hosting; cluster mode only): the silo is named after the pod
+    /// (<c>POD_NAME</c>), advertises the pod's address (<c>POD_IP</c>) unless <see cref="AdvertisedAddress"/> is set,
+    /// labels its pod <c>orleans/clusterId</c> and <c>orleans/serviceId</c>, and declares the silo of a deleted pod dead
+    /// at once. Needs <c>get</c>, <c>list</c>, <c>watch</c> and <c>patch</c> on pods in its namespace
+    /// (<c>deploy/k8s/rbac.yaml</c>). Off by default: only the manifests that grant that turn it on.
+    /// </summary>
+    public bool Kubernetes { get; set; }
+
     /// <summary>How fast a gateway that stopped answering is declared dead.</summary>
     public MembershipTimingOptions Membership { get; set; } = new();
 }

@@ -21,7 +21,8 @@ public static class SseClusterSiloBuilderExtensions
     /// <summary>
     /// One node (no <c>SseCluster:Redis:Configuration</c>): localhost clustering and in-memory stores — nothing to
     /// install. Cluster: membership, stream history, attachments, reconnect blocks and tickets in that Redis
-    /// (standalone or Redis Cluster). Reads <c>SseCluster:Orleans</c> (<see cref="SseClusterOrleansOptions"/>),
+    /// (standalone or Redis Cluster); with <c>SseCluster:Orleans:Kubernetes</c> also Orleans' Kubernetes hosting (the silo
+    /// named after its pod, the pod's address advertised). Reads <c>SseCluster:Orleans</c> (<see cref="SseClusterOrleansOptions"/>),
     /// <c>SseCluster:History</c>, <c>SseCluster:Routing</c> and <c>SseCluster:Redis</c>.
     /// </summary>
     public static ISiloBuilder AddSseCluster(this ISiloBuilder silo, IConfiguration configuration, string? nodeName = null)
@@ -37,12 +38,19 @@ public static class SseClusterSiloBuilderExtensions
             o.ClusterId = orleans.ClusterId;
             o.ServiceId = orleans.ServiceId;
         });
+        var kubernetes = clustered && orleans.Kubernetes;
         if (clustered)
         {
             silo.UseRedisClustering(o => o.ConfigurationOptions = RedisClusteringConfiguration(redis!));
             silo.Configure<EndpointOptions>(o =>
             {
-                o.AdvertisedIPAddress = AdvertisedAddress(orleans.AdvertisedAddress);
+                // In a pod, Kubernetes hosting advertises POD_IP when nothing else was chosen (it looks for the unset
+                // default): the address the other pods reach this one at, even where a pod has several interfaces.
+                if (!kubernetes || !string.IsNullOrWhiteSpace(orleans.AdvertisedAddress))
+                {
+                    o.AdvertisedIPAddress = AdvertisedAddress(orleans.AdvertisedAddress);
+                }
+
                 o.SiloPort = orleans.SiloPort;
                 o.GatewayPort = orleans.GatewayPort;
             });
@@ -63,10 +71,36 @@ public static class SseClusterSiloBuilderExtensions
             // past failure detection learns it was declared dead, and exits, within seconds of waking.
             o.TableRefreshTimeout = TimeSpan.FromSeconds(orleans.Membership.IAmAliveSeconds * 2);
         });
-        if (!string.IsNullOrEmpty(nodeName))
+        if (!string.IsNullOrEmpty(nodeName) && !kubernetes)
         {
+            // In Kubernetes the silo is named after its pod instead: that is how a deleted pod's silo is found.
             silo.Configure<SiloOptions>(o => o.SiloName = nodeName);
         }
+
+        if (kubernetes)
+        {
+            silo.UseKubernetesHosting();
+
+            // Kubernetes hosting would take ORLEANS_CLUSTER_ID / ORLEANS_SERVICE_ID from the environment; the cluster's
+            // identity comes from SseCluster:Orleans only, the same settings publishers and the Redis keys use.
+            silo.Configure<ClusterOptions>(o =>
+            {
+                o.ClusterId = orleans.ClusterId;
+                o.ServiceId = orleans.ServiceId;
+            });
+        }
+
+        // Kubernetes hosting stands beside a membership table (Redis here); one node has none. Outside a pod its
+        // Kubernetes client cannot be built and the silo's construction would crash the process: refuse at start.
+        silo.Services.AddOptions<SseClusterOrleansOptions>()
+            .Validate(
+                o => !o.Kubernetes || clustered,
+                "SseCluster:Orleans:Kubernetes needs cluster mode: set SseCluster:Redis:Configuration, or turn Kubernetes off")
+            .Validate(
+                o => !o.Kubernetes || !clustered || k8s.KubernetesClientConfiguration.IsInCluster(),
+                "SseCluster:Orleans:Kubernetes is on, but this process is not in a Kubernetes pod with a service account token " +
+                "(KUBERNETES_SERVICE_HOST, KUBERNETES_SERVICE_PORT, /var/run/secrets/kubernetes.io/serviceaccount): turn it off " +
+                "outside Kubernetes, or mount the token (automountServiceAccountToken: true)");
 
         AddSseClusterStores(silo.Services, configuration, clustered, nodeName ?? "silo");
         return silo;
@@ -134,7 +168,8 @@ public static class SseClusterSiloBuilderExtensions
         }
 
         return $"cluster '{orleans.ClusterId}' (service '{orleans.ServiceId}') on Redis {endpoints}, silo port {orleans.SiloPort}, " +
-               $"gateway port {orleans.GatewayPort}, advertised {orleans.AdvertisedAddress ?? "host address"}";
+               $"gateway port {orleans.GatewayPort}, advertised {orleans.AdvertisedAddress ?? (orleans.Kubernetes ? "pod address" : "host address")}" +
+               (orleans.Kubernetes ? ", Kubernetes hosting" : "");
     }
 
     /// <summary>The silo's options as configured, without the container (they shape the silo's own registration).</summary>
