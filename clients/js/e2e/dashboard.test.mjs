@@ -114,7 +114,8 @@ describe('dashboard', () => {
       headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify({ userId, roles }),
     });
-    assert.equal(response.status, 200, await response.text());
-    return (await response.json()).token;
+    const text = await response.text();
+    assert.equal(response.status, 200, text);
+    return JSON.parse(text).token;
   }
 });
