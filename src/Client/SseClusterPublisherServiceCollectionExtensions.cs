@@ -5,6 +5,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Orleans.Clustering.Redis;
 using Orleans.Configuration;
 using SseCluster.Contracts;
 using SseCluster.Contracts.Routing;
@@ -34,6 +35,10 @@ public static partial class SseClusterPublisherServiceCollectionExtensions
         var redis = configuration[SseClusterIdentity.RedisConfigurationKey];
         var clusterId = configuration[SseClusterIdentity.ClusterIdKey] is { Length: > 0 } c ? c : SseClusterIdentity.DefaultClusterId;
         var serviceId = configuration[SseClusterIdentity.ServiceIdKey] is { Length: > 0 } s ? s : SseClusterIdentity.DefaultServiceId;
+        // The Redis connection is ours to close (see ClusterRedisConnection): disposing the host must not wait for Redis.
+        services.TryAddSingleton<ClusterRedisConnection>();
+        services.AddOptions<RedisClusteringOptions>()
+            .Configure<ClusterRedisConnection>((o, connection) => o.CreateMultiplexer = connection.ConnectAsync);
         services.AddOrleansClient(client =>
         {
             client.UseRedisClustering(o => o.ConfigurationOptions = ParseRedis(redis));

@@ -3,6 +3,10 @@ using System.Globalization;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.RegularExpressions;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using SseCluster.Client;
+using SseCluster.Contracts;
 using SseCluster.Failover.Tests.Infrastructure;
 using SseCluster.TestSupport;
 
@@ -11,7 +15,8 @@ namespace SseCluster.Failover.Tests;
 /// <summary>
 /// <c>samples/Publisher</c> as a user runs it: its own process, an Orleans client of the cluster found through the
 /// cluster's Redis, publishing order events to users connected to other gateway processes. What it prints is what
-/// the users get, once each; a re-run with the same orders stores nothing new.
+/// the users get, once each; a re-run with the same orders stores nothing new. <c>samples/QuickPublisher</c>, the
+/// README's snippet, runs as written; a publisher host stops promptly.
 /// </summary>
 public sealed partial class PublisherProcessTests(ITestOutputHelper output)
 {
@@ -92,6 +97,78 @@ public sealed partial class PublisherProcessTests(ITestOutputHelper output)
         Assert.Empty(noUser.Stdout + badOrders.Stdout + noRedis.Stdout);
     }
 
+    [Fact]
+    public async Task QuickPublisher_AsTheReadmeQuotesIt_StoresTheEventAndAliceGetsItLive()
+    {
+        var dll = SampleDll("QuickPublisher");
+        await using var cluster = await ProcessCluster.StartAsync(1);
+        using var aliceHttp = BrowserOf(cluster.Gateways[0], "alice");
+        await using var alice = await OpenAsync(aliceHttp, cluster.Gateways[0]);
+
+        var run = await RunSampleAsync(dll, cluster.Redis.ConnectionString, []);
+
+        Assert.True(run.ExitCode == 0, $"the quick publisher exited with {run.ExitCode}:\n{run.Stderr}");
+        // Its stdout also carries the host's and Orleans' console logs: the receipt is one line among them.
+        var lines = run.Stdout.Split('\n', StringSplitOptions.TrimEntries);
+        Assert.Contains("stored as u:alice#1, live on 1 connection(s)", lines);
+        var shipped = await alice.WaitForAsync("order.shipped");
+        Assert.Equal("""{"orderId":42}""", shipped.Data);
+        output.WriteLine($"quick publisher: {run.Elapsed.TotalMilliseconds:F0} ms from process start to exit");
+    }
+
+    [Fact]
+    public void QuickPublisher_IsWhatTheReadmeQuotes()
+    {
+        var program = File.ReadAllText(Path.Combine(Tools.RepositoryRoot(), "samples", "QuickPublisher", "Program.cs")).ReplaceLineEndings("\n");
+        var readme = File.ReadAllText(Path.Combine(Tools.RepositoryRoot(), "README.md")).ReplaceLineEndings("\n");
+        const string Start = "// readme-snippet-start\n";
+        const string End = "// readme-snippet-end\n";
+        var from = program.IndexOf(Start, StringComparison.Ordinal);
+        var to = program.IndexOf(End, StringComparison.Ordinal);
+        Assert.True(from >= 0 && to > from, "samples/QuickPublisher/Program.cs has lost its readme-snippet markers");
+        var snippet = program[(from + Start.Length)..to];
+
+        Assert.Contains("```csharp\n" + snippet + "```\n", readme, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task PublisherHost_StopsAndIsDisposedWithinSeconds_EvenWhileTheClusterRedisDoesNotAnswer()
+    {
+        await using var cluster = await ProcessCluster.StartAsync(1);
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Services.AddSseClusterPublisher(o => o.RedisConfiguration = cluster.Redis.ConnectionString);
+        var host = builder.Build();
+        using (var started = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
+        {
+            await host.StartAsync(started.Token);
+        }
+
+        var receipt = await host.Services.GetRequiredService<ISseEventPublisher>()
+            .SendToUserAsync("stop-bound", OutgoingEvent.FromJson("ping", "{}"));
+        Assert.Equal(1, receipt.Events[0].Sequence);
+
+        // A Redis that does not answer (frozen, or a network gone quiet): Orleans closed its own Redis connections with
+        // a QUIT to each server and waited up to 5 s for the answers.
+        var redis = cluster.Redis.ProcessId ?? throw new InvalidOperationException("redis-server is not running");
+        Assert.True(Posix.Signal(redis, Posix.SigStop), "SIGSTOP was not delivered to redis-server");
+        try
+        {
+            var clock = Stopwatch.StartNew();
+            using (var stop = new CancellationTokenSource(TimeSpan.FromSeconds(20)))
+            {
+                await host.StopAsync(stop.Token);
+            }
+
+            await ((IAsyncDisposable)host).DisposeAsync();
+            output.WriteLine($"publisher host stopped and disposed in {clock.Elapsed.TotalMilliseconds:F0} ms with Redis frozen");
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(3), $"stopping and disposing the publisher host took {clock.Elapsed.TotalSeconds:F1} s");
+        }
+        finally
+        {
+            Posix.Signal(redis, Posix.SigCont);
+        }
+    }
+
     private sealed record Receipt(string EventType, int Order, string User, string Key, string Stream, long Sequence);
 
     private sealed record PrintedReceipt(string Line, Receipt Receipt, int Gateways, int Connections);
@@ -158,11 +235,11 @@ public sealed partial class PublisherProcessTests(ITestOutputHelper output)
     /// The sample as <c>test.sh</c> builds it (<c>dotnet build SseCluster.sln</c>), in the configuration this test
     /// was built in.
     /// </summary>
-    private static string SampleDll()
+    private static string SampleDll(string sample = "Publisher")
     {
         var framework = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
         var configuration = framework.Parent!.Name;
-        var dll = Path.Combine(Tools.RepositoryRoot(), "samples", "Publisher", "bin", configuration, framework.Name, "SseCluster.Samples.Publisher.dll");
+        var dll = Path.Combine(Tools.RepositoryRoot(), "samples", sample, "bin", configuration, framework.Name, $"SseCluster.Samples.{sample}.dll");
         Assert.True(File.Exists(dll), $"no sample at {dll}: build it (dotnet build SseCluster.sln -c {configuration})");
         return dll;
     }

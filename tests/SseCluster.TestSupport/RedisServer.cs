@@ -39,6 +39,9 @@ public sealed class RedisServer : IAsyncLifetime, IAsyncDisposable
 
     public bool IsRunning => _process is { HasExited: false };
 
+    /// <summary>The redis-server process's id while it runs (to freeze it with SIGSTOP, say).</summary>
+    public int? ProcessId => _process is { HasExited: false } p ? p.Id : null;
+
     /// <summary>Starts a standalone server the caller owns (and disposes).</summary>
     public static async Task<RedisServer> StartNewAsync(CancellationToken cancellationToken = default)
     {

@@ -1,6 +1,7 @@
-// The dashboard at "/": loads without console errors, signs in, connects with the
-// EventSource transport (ticket), and shows an event sent to the user, a topic publish
-// and a broadcast; cluster stats are drawn.
+// The dashboard at "/": loads without console errors, signs in, connects with the fetch
+// transport (token in the Authorization header, never in the URL), and shows an event sent
+// to the user, a topic publish, a broadcast, and an event of a type the page never saw
+// published by someone else; cluster stats are drawn.
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -26,7 +27,7 @@ describe('dashboard', () => {
     const errors = watchConsole(page);
     const connectRequests = [];
     page.on('request', (request) => {
-      if (new URL(request.url()).pathname === '/sse/connect') connectRequests.push(request.url());
+      if (new URL(request.url()).pathname === '/sse/connect') connectRequests.push({ url: request.url(), headers: request.headers() });
     });
 
     await page.goto(gateway.url + '/');
@@ -44,12 +45,24 @@ describe('dashboard', () => {
     assert.match(connectionId, /\S+/);
     await page.waitForSelector('#events li[data-type="welcome"]');
 
-    // The EventSource connected with a ticket, never with the token.
-    assert.ok(connectRequests.length >= 1, 'an EventSource request was made');
-    const connectUrl = new URL(connectRequests[0]);
-    assert.ok(connectUrl.searchParams.get('ticket'), 'ticket in the connect URL');
+    // The stream was opened with the token in a header, never in the URL.
+    assert.ok(connectRequests.length >= 1, 'a connect request was made');
+    const connectUrl = new URL(connectRequests[0].url);
+    assert.match(connectRequests[0].headers.authorization ?? '', /^Bearer \S+/, 'token in the Authorization header');
     assert.equal(connectUrl.searchParams.get('access_token'), null);
+    assert.equal(connectUrl.searchParams.get('ticket'), null);
     assert.equal(connectUrl.searchParams.get('topics'), 'news');
+
+    // A service publishes an event type the page has never seen or been told of: it shows all the same.
+    const invoiceNonce = `invoice-${Date.now()}`;
+    const publisher = await devToken('e2e-dashboard-billing', ['publisher']);
+    const invoice = await fetch(`${gateway.url}/sse/send`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${publisher}` },
+      body: JSON.stringify({ userId: user, eventType: 'invoice.paid', data: { invoice: invoiceNonce, amount: 42 } }),
+    });
+    assert.equal(invoice.status, 202, await invoice.text());
+    await page.locator('#events li[data-type="invoice.paid"]', { hasText: invoiceNonce }).waitFor({ timeout: 10000 });
 
     // Send to this user.
     const sendNonce = `to-user-${Date.now()}`;
@@ -94,4 +107,15 @@ describe('dashboard', () => {
     assert.deepEqual(errors, [], 'no console errors');
     await page.close();
   });
+
+  async function devToken(userId, roles) {
+    const response = await fetch(`${gateway.url}/dev/token`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ userId, roles }),
+    });
+    const text = await response.text();
+    assert.equal(response.status, 200, text);
+    return JSON.parse(text).token;
+  }
 });

@@ -1,15 +1,15 @@
 // The SseCluster dashboard: sign in with a development token, open a stream with the
-// browser client (EventSource transport + single-use tickets), watch the events, publish,
-// and follow the cluster's stats. Plain ES modules, no build step.
+// browser client (fetch transport, the token in an Authorization header), watch the events,
+// publish, and follow the cluster's stats. Plain ES modules, no build step.
+//
+// Fetch, not EventSource: EventSource only dispatches the event types a listener was added
+// for, so a type the page did not know in advance (an `invoice.paid` from some service) would
+// never show. The fetch transport parses the stream itself and hands over every event.
 import { SseClient } from './lib/ssecluster-client.js';
 
 const STATS_INTERVAL_MS = 2000;
 const CHART_POINTS = 60; // two minutes at one sample per 2 s
 const MAX_EVENTS = 300;
-// EventSource needs a listener per event type: these (and every type published from this
-// page or added in the list) are listened for besides the gateway's own types.
-const WATCHED_TYPES = ['message', 'notice', 'notification', 'announcement', 'headline', 'alert', 'chat', 'loginout'];
-const BUILT_IN_TYPES = ['welcome', 'heartbeat', 'reset', 'reauth', 'close'];
 
 const $ = (id) => document.getElementById(id);
 
@@ -30,9 +30,6 @@ const ui = {
   eventCount: $('eventCount'),
   showHeartbeats: $('showHeartbeats'),
   clearEvents: $('clearEvents'),
-  watchForm: $('watchForm'),
-  watchType: $('watchType'),
-  watchedTypes: $('watchedTypes'),
   sendForm: $('sendForm'),
   sendUserId: $('sendUserId'),
   sendEventType: $('sendEventType'),
@@ -151,11 +148,10 @@ async function signIn(event) {
 
   const client = new SseClient({
     url: '', // this page's origin
-    transport: 'eventsource',
+    transport: 'fetch',
     clientId: 'dashboard',
     topics,
     getToken: currentToken,
-    eventTypes: WATCHED_TYPES,
   });
   session = {
     userId,
@@ -164,7 +160,6 @@ async function signIn(event) {
     expiresAt: result.body.expiresAt,
     client,
     offs: [],
-    watched: new Set(WATCHED_TYPES),
   };
 
   session.offs.push(
@@ -182,8 +177,6 @@ async function signIn(event) {
   if (!ui.sendUserId.value) ui.sendUserId.value = userId;
   for (const button of [ui.send, ui.publish, ui.broadcast]) button.disabled = false;
   setMessage(ui.signInMessage, '');
-  ui.watchForm.hidden = false;
-  renderWatched();
   renderConnection();
   startStats();
 }
@@ -197,7 +190,6 @@ function signOut({ quiet = false } = {}) {
   }
   renderConnection();
   if (quiet) return;
-  ui.watchForm.hidden = true;
   ui.whoami.hidden = true;
   ui.signOut.hidden = true;
   ui.signIn.textContent = 'Sign in & connect';
@@ -262,24 +254,6 @@ function clearEvents() {
   ui.eventsEmpty.hidden = false;
 }
 
-/** Makes the stream listen for an event type (native EventSource needs one listener per type). */
-function watchType(type) {
-  if (!session || !type || session.watched.has(type) || BUILT_IN_TYPES.includes(type)) return;
-  session.watched.add(type);
-  session.offs.push(session.client.subscribe(type, () => {}));
-  renderWatched();
-}
-
-function renderWatched() {
-  const chips = [...(session?.watched ?? [])].map((type) => {
-    const chip = document.createElement('span');
-    chip.className = 'chip';
-    chip.textContent = type;
-    return chip;
-  });
-  ui.watchedTypes.replaceChildren(...chips);
-}
-
 function cssToken(text) {
   return String(text).replace(/[^A-Za-z0-9_-]/g, '-');
 }
@@ -299,9 +273,7 @@ function dataFrom(textarea) {
 
 function withEventType(body, input) {
   const eventType = input.value.trim();
-  if (!eventType) return body;
-  watchType(eventType); // so this page sees what it publishes
-  return { eventType, ...body };
+  return eventType ? { eventType, ...body } : body;
 }
 
 async function publish(event, { button, result, path, body }) {
@@ -574,12 +546,6 @@ function formatNumber(value) {
 ui.signInForm.addEventListener('submit', (event) => void signIn(event));
 ui.signOut.addEventListener('click', () => signOut());
 ui.clearEvents.addEventListener('click', clearEvents);
-ui.watchForm.addEventListener('submit', (event) => {
-  event.preventDefault();
-  if (!ui.watchType.checkValidity()) return;
-  watchType(ui.watchType.value.trim());
-  ui.watchType.value = '';
-});
 ui.showHeartbeats.addEventListener('change', () => {
   for (const item of ui.events.querySelectorAll('li[data-type="heartbeat"]')) item.hidden = !ui.showHeartbeats.checked;
 });
