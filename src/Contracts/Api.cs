@@ -107,10 +107,16 @@ public sealed record ReauthData(string Reason);
 /// <summary>The data of <c>event: heartbeat</c>.</summary>
 public sealed record HeartbeatData(long Timestamp);
 
-/// <summary>Source-generated JSON for every API type: camelCase, unknown request fields refused.</summary>
+/// <summary>
+/// Source-generated JSON for every API type: camelCase. Requests are read strictly: unknown fields, names in another
+/// case, keys given twice (anywhere in the body) and numbers in strings are refused.
+/// </summary>
 [JsonSourceGenerationOptions(
     JsonSerializerDefaults.Web,
     UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+    PropertyNameCaseInsensitive = false,
+    AllowDuplicateProperties = false,
+    NumberHandling = JsonNumberHandling.Strict,
     DefaultIgnoreCondition = JsonIgnoreCondition.Never,
     AllowTrailingCommas = false,
     ReadCommentHandling = JsonCommentHandling.Disallow)]

@@ -6,6 +6,13 @@ namespace SseCluster.Contracts;
 /// The rules for user ids, topic names, event types and client ids. They keep every name safe
 /// to put in an SSE field, a query string and a Redis Cluster hash tag (no braces).
 /// </summary>
+/// <remarks>
+/// User ids and topic names follow one rule, so that whatever one entry accepts (a token's <c>sub</c>, a publish body,
+/// a connect's <c>topics</c>) every other entry can address, URLs included: no <c>/</c> (it would split a path
+/// segment), no <c>%</c> (a route value arrives percent-decoded except for <c>%2F</c>, so <c>a%2Fb</c> would name
+/// another id than the one meant), not <c>.</c> or <c>..</c> (URLs drop such segments), no <c>,</c> (it separates
+/// topics) and no <c>+</c> (a query string reads it as a space).
+/// </remarks>
 public static class Identifiers
 {
     public const int MaxUserIdLength = 128;
@@ -13,15 +20,17 @@ public static class Identifiers
     public const int MaxEventTypeLength = 64;
     public const int MaxClientIdLength = 128;
 
-    public const string UserIdRule = "1-128 characters, no whitespace, control characters, commas or braces";
-    public const string TopicRule = "1-128 characters from A-Z a-z 0-9 _ . : -";
+    /// <summary>The rule of user ids and topic names, as error messages state it.</summary>
+    public const string NameRule = "1-128 characters from A-Z a-z 0-9 . _ ~ : @ | -, and not '.' or '..'";
+    public const string UserIdRule = NameRule;
+    public const string TopicRule = NameRule;
     public const string EventTypeRule = "1-64 characters from A-Z a-z 0-9 _ . : -";
 
     /// <summary>The event type sent without an <c>event:</c> line.</summary>
     public const string DefaultEventType = "message";
 
-    private static readonly SearchValues<char> TopicChars =
-        SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:-");
+    private static readonly SearchValues<char> NameChars =
+        SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~:@|-");
 
     private static readonly SearchValues<char> EventTypeChars =
         SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:-");
@@ -30,29 +39,27 @@ public static class Identifiers
     public static IReadOnlySet<string> ReservedEventTypes { get; } =
         new HashSet<string>(StringComparer.Ordinal) { "welcome", "heartbeat", "reset", "reauth", "close" };
 
-    public static bool IsValidUserId(string? value) =>
-        !string.IsNullOrEmpty(value) && value.Length <= MaxUserIdLength && IsPrintableToken(value, allowSpace: false);
+    /// <summary>True for a user id every endpoint can address: <see cref="NameRule"/>.</summary>
+    public static bool IsValidUserId(string? value) => IsValidName(value, MaxUserIdLength);
 
     public static bool IsValidClientId(string? value) =>
-        !string.IsNullOrEmpty(value) && value.Length <= MaxClientIdLength && IsPrintableToken(value, allowSpace: true);
+        !string.IsNullOrEmpty(value) && value.Length <= MaxClientIdLength && IsPrintableToken(value);
 
-    public static bool IsValidTopic(string? value) =>
-        !string.IsNullOrEmpty(value) && value.Length <= MaxTopicLength && !value.AsSpan().ContainsAnyExcept(TopicChars);
+    /// <summary>True for a topic name every endpoint can address: <see cref="NameRule"/>.</summary>
+    public static bool IsValidTopic(string? value) => IsValidName(value, MaxTopicLength);
 
     /// <summary>True for a syntactically valid event type (reserved names included).</summary>
     public static bool IsValidEventType(string? value) =>
         !string.IsNullOrEmpty(value) && value.Length <= MaxEventTypeLength && !value.AsSpan().ContainsAnyExcept(EventTypeChars);
 
-    private static bool IsPrintableToken(string value, bool allowSpace)
+    private static bool IsValidName(string? value, int maxLength) =>
+        !string.IsNullOrEmpty(value) && value.Length <= maxLength && value is not ("." or "..") && !value.AsSpan().ContainsAnyExcept(NameChars);
+
+    private static bool IsPrintableToken(string value)
     {
         foreach (var c in value)
         {
             if (char.IsControl(c) || c is ',' or '{' or '}')
-            {
-                return false;
-            }
-
-            if (!allowSpace && char.IsWhiteSpace(c))
             {
                 return false;
             }

@@ -28,8 +28,16 @@ public sealed class GatewayHost : IAsyncDisposable
 
     public IServiceProvider Services => App.Services;
 
-    /// <summary>Starts a gateway; <paramref name="settings"/> override the test defaults (<c>SseCluster:…</c> keys).</summary>
-    public static async Task<GatewayHost> StartAsync(IDictionary<string, string?>? settings = null, string environment = "Development", Action<WebApplicationBuilder>? configure = null)
+    /// <summary>
+    /// Starts a gateway; <paramref name="settings"/> override the test defaults (<c>SseCluster:…</c> keys). The signing
+    /// key is set explicitly, so a Production-configured node starts too; <paramref name="map"/> adds endpoints of the
+    /// test's own after the gateway's.
+    /// </summary>
+    public static async Task<GatewayHost> StartAsync(
+        IDictionary<string, string?>? settings = null,
+        string environment = "Development",
+        Action<WebApplicationBuilder>? configure = null,
+        Action<WebApplication>? map = null)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = environment, Args = [] });
         var defaults = new Dictionary<string, string?>
@@ -59,6 +67,7 @@ public sealed class GatewayHost : IAsyncDisposable
         var app = builder.Build();
         app.UseCors();
         app.MapSseClusterGateway();
+        map?.Invoke(app);
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         return new GatewayHost(app, new Uri(address));

@@ -21,14 +21,17 @@ internal static class AdminEndpoints
         return group;
     }
 
-    private static async Task<IResult> StatsAsync(HttpContext context, ClusterDirectory directory, int? top)
+    // top is read here, not bound: a binding failure would answer without naming the parameter in Production.
+    private static async Task<IResult> StatsAsync(HttpContext context, ClusterDirectory directory)
     {
-        if (top is < 0 or > 1000)
+        var top = 10;
+        if (context.Request.Query["top"] is { Count: > 0 } values
+            && (values.Count > 1 || !int.TryParse(values.ToString(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out top) || top > 1000))
         {
-            return Problems.Field("top", "must be between 0 and 1000");
+            return Problems.Field("top", "a whole number between 0 and 1000");
         }
 
-        return await Guard(async () => Results.Json(await directory.GetStatsAsync(top ?? 10, context.RequestAborted), SseJsonContext.Default.StatsResponse));
+        return await Guard(async () => Results.Json(await directory.GetStatsAsync(top, context.RequestAborted), SseJsonContext.Default.StatsResponse));
     }
 
     private static async Task<IResult> UserConnectionsAsync(string userId, HttpContext context, ClusterDirectory directory)

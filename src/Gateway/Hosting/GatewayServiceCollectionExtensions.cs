@@ -112,12 +112,14 @@ public static class GatewayServiceCollectionExtensions
 
     /// <summary>
     /// Maps <c>/sse/*</c>, <c>/healthz</c>, <c>/readyz</c>, <c>/metrics</c>, and <c>/dev/token</c> when dev tokens are on
-    /// (Development, loopback addresses only).
+    /// (Development, loopback addresses only), and makes every error on those paths <c>application/problem+json</c> (an
+    /// exception handler and status code pages at this point of the pipeline, for those paths only).
     /// Call after <c>UseCors</c> if the app has its own pipeline.
     /// </summary>
     public static RouteGroupBuilder MapSseClusterGateway(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
+        app.UseApiProblems();
         _ = app.Services.GetRequiredService<PrometheusExporter>(); // listen from the start
         var metrics = app.Services.GetRequiredService<GatewayMetrics>();
         var registry = app.Services.GetRequiredService<ConnectionRegistry>();

@@ -54,6 +54,15 @@ internal sealed partial class StreamConnectHandler(
             return;
         }
 
+        // Tokens are checked when validated; a ticket or session cookie carries the user of a token checked earlier,
+        // maybe under an older, looser rule. A user no other endpoint could address is not let in.
+        if (caller.UserId is { } userId && !Identifiers.IsValidUserId(userId))
+        {
+            metrics.Refused.Add(1, new KeyValuePair<string, object?>("reason", "unauthorized"));
+            await Problems.Unauthorized($"the credentials' user ('sub') is not a valid user id: {Identifiers.UserIdRule}").ExecuteAsync(context);
+            return;
+        }
+
         if (ParseRequest(context.Request, caller, out var topics) is { } problem)
         {
             metrics.Refused.Add(1, new KeyValuePair<string, object?>("reason", "bad-request"));
