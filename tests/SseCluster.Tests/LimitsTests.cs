@@ -37,7 +37,8 @@ public sealed class LimitsTests(LimitsTests.Fixture fixture) : IClassFixture<Lim
 
             using (var ready = await probe.GetAsync("/readyz"))
             {
-                Assert.Equal(HttpStatusCode.ServiceUnavailable, ready.StatusCode);
+                var problem = await ProblemAsserts.AssertProblemAsync(ready, HttpStatusCode.ServiceUnavailable, what: "/readyz at capacity");
+                Assert.Contains("capacity", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
             }
 
             using var latecomer = gateway.CreateClient(Tokens.For("cap-latecomer"));

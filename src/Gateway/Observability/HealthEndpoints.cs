@@ -29,7 +29,7 @@ internal static class HealthEndpoints
                 : null;
             return reason is null
                 ? Results.Text("ready\n")
-                : Results.Text($"not ready: {reason}\n", statusCode: StatusCodes.Status503ServiceUnavailable);
+                : Problems.Status(StatusCodes.Status503ServiceUnavailable, $"not ready: {reason}", "Not ready");
         });
         var metrics = endpoints.MapGet("/metrics", (PrometheusExporter exporter) =>
             Results.Text(exporter.Render(), "text/plain; version=0.0.4; charset=utf-8"));
