@@ -108,6 +108,25 @@ public sealed partial class BadInputTests(BadInputTests.Fixture fixture) : IClas
     [Theory]
     [InlineData(Development)]
     [InlineData(Production)]
+    public async Task WrongMethod_Answers405Problem_WithAllow_AndUnknownApiPath404Problem_EvenForBrowsers(string environment)
+    {
+        var gateway = fixture.Node(environment);
+        using var client = gateway.CreateClient(Tokens.Admin("routing-caller"));
+        using var wrongMethod = new HttpRequestMessage(HttpMethod.Get, "/sse/send");
+        wrongMethod.Headers.Accept.ParseAdd("text/html");
+        using var refused = await client.SendAsync(wrongMethod);
+        await ProblemAsserts.AssertProblemAsync(refused, HttpStatusCode.MethodNotAllowed, what: $"{environment} GET /sse/send");
+        Assert.Contains("POST", refused.Content.Headers.Allow);
+
+        using var unknown = new HttpRequestMessage(HttpMethod.Get, "/sse/no/such/thing");
+        unknown.Headers.Accept.ParseAdd("text/html");
+        using var missing = await client.SendAsync(unknown);
+        await ProblemAsserts.AssertProblemAsync(missing, HttpStatusCode.NotFound, what: $"{environment} unknown path");
+    }
+
+    [Theory]
+    [InlineData(Development)]
+    [InlineData(Production)]
     public async Task QueryValueThatCannotBeBound_Answers400Problem(string environment)
     {
         var gateway = fixture.Node(environment);
