@@ -56,8 +56,8 @@ public sealed class RollingUpgradeTests(ITestOutputHelper output)
                         string.Join(" | ", clients.SelectMany(c => c.Errors).Take(5)));
         }
 
-        // Publishers go through the nodes in service: a node leaves their rotation when it is told to stop (as the
-        // endpoints of a Kubernetes Service, before its preStop ends) and its successor joins once ready.
+        // Publishers go through the nodes in service, as through a balancer that checks /readyz: a draining node keeps
+        // getting publishes until two checks in a row fail (within its drain), and its successor joins once ready.
         var inService = new PublishRotation(cluster.Gateways);
         var ledger = new PublishLedger(publishHttp);
         using var stopPublishing = new CancellationTokenSource();
@@ -89,18 +89,19 @@ public sealed class RollingUpgradeTests(ITestOutputHelper output)
         {
             var old = cluster.Gateways[i];
             var held = clients.Count(c => c.Sessions[^1] is { EndedAt: null } s && s.GatewayId == old.GatewayId);
-            inService.Remove(old);
             var terminatedAt = Stopwatch.GetTimestamp();
             old.Terminate();
+            var markedDown = MarkDownWhenUnreadyAsync(old, inService, publishHttp);
             var exitCode = await old.WaitForExitAsync(TimeSpan.FromSeconds(DrainSeconds + 30));
             var exitedAt = Stopwatch.GetTimestamp();
             var oldOutput = old.RecentOutput;
+            var downAfter = await markedDown;
             var replacement = await cluster.ReplaceAsync(old);
             balancer.Replace(old, replacement);
             inService.Add(replacement);
             var readyAt = Stopwatch.GetTimestamp();
             replacements.Add(new Replacement(old.GatewayId, old.Pid, replacement.Pid, held, exitCode, terminatedAt, exitedAt, readyAt, oldOutput));
-            output.WriteLine($"{old.GatewayId}: SIGTERM to pid {old.Pid} holding {held} streams; exited {exitCode} after " +
+            output.WriteLine($"{old.GatewayId}: SIGTERM to pid {old.Pid} holding {held} streams; out of the publishers' rotation after {downAfter.TotalSeconds:F1} s; exited {exitCode} after " +
                              $"{Stopwatch.GetElapsedTime(terminatedAt, exitedAt).TotalSeconds:F1} s; pid {replacement.Pid} on :{replacement.Port} " +
                              $"ready {Stopwatch.GetElapsedTime(exitedAt, readyAt).TotalSeconds:F1} s later " +
                              $"(replacement {Stopwatch.GetElapsedTime(terminatedAt, readyAt).TotalSeconds:F1} s); accepted so far {ledger.Accepted.Count}");
@@ -134,8 +135,10 @@ public sealed class RollingUpgradeTests(ITestOutputHelper output)
             .OrderBy(r => r.gap)
             .ToList();
         var slowestPublish = accepted.Max(p => Stopwatch.GetElapsedTime(p.SentAt, p.AnsweredAt).TotalMilliseconds);
+        var viaDraining = accepted.Count(p => replacements.Any(r => p.Via == r.GatewayId && p.SentAt >= r.TerminatedAt && p.SentAt < r.ExitedAt));
         output.WriteLine($"published: {accepted.Count} accepted ({accepted.Count(p => p.UserId is not null)} sends, {accepted.Count(p => p.UserId is null)} broadcasts), " +
-                         $"{ledger.Refused.Count} refused{(ledger.Refused.Count > 0 ? ": " + string.Join(" | ", ledger.Refused.Values.Take(5)) : string.Empty)}; slowest accepted publish {slowestPublish:F0} ms");
+                         $"{ledger.Refused.Count} refused{(ledger.Refused.Count > 0 ? ": " + string.Join(" | ", ledger.Refused.Values.Take(5)) : string.Empty)}; slowest accepted publish {slowestPublish:F0} ms; " +
+                         $"accepted by a draining node: {viaDraining}");
         output.WriteLine(audit.Summary);
         output.WriteLine($"stream answers: {responses.Count} ({string.Join(", ", responses.GroupBy(r => r.Status).OrderBy(g => g.Key).Select(g => $"{g.Key}: {g.Count()}"))}); " +
                          $"streams closed by a drain: {sessionCloses.Count}; reconnects: {resumes.Count}; turned away with close: {turnedAway.Count} " +
@@ -184,6 +187,30 @@ public sealed class RollingUpgradeTests(ITestOutputHelper output)
         // Each old silo left the membership table gracefully (Dead), and the three new ones are active.
         Assert.Equal(["gw-1", "gw-2", "gw-3"], membership.Where(r => r.Status == MembershipRow.Active).Select(r => r.SiloName).Order());
         Assert.Equal(3, membership.Count(r => r.Status == MembershipRow.Dead));
+    }
+
+    /// <summary>A balancer's health check: <c>/readyz</c> every 250 ms, the node leaves the rotation after two failures in a row.</summary>
+    private static async Task<TimeSpan> MarkDownWhenUnreadyAsync(GatewayProcess node, PublishRotation rotation, HttpClient http)
+    {
+        var since = Stopwatch.StartNew();
+        var failures = 0;
+        while (failures < 2 && since.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            await Task.Delay(250);
+            try
+            {
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+                using var response = await http.GetAsync(new Uri(node.BaseAddress, "/readyz"), timeout.Token);
+                failures = response.IsSuccessStatusCode ? 0 : failures + 1;
+            }
+            catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException)
+            {
+                failures++;
+            }
+        }
+
+        rotation.Remove(node);
+        return since.Elapsed;
     }
 
     private static int Published(ResumingClient client) => client.Deliveries.Count(d => d.EventType is "step" or "notice");
