@@ -70,6 +70,65 @@ public sealed partial class ShutdownTests
     }
 
     [Fact]
+    public async Task Stop_InOneWave_EveryConnectionGetsItsClose_NoneIsCutBeforeItIsSent()
+    {
+        // With one wave every close is queued at once, just before the sweep for connections that arrived meanwhile:
+        // that sweep must leave a queued close to its writer (busy sending events), not cut the connection before the
+        // close is sent.
+        var gateway = await GatewayHost.StartAsync(new Dictionary<string, string?>
+        {
+            ["SseCluster:Shutdown:DrainSeconds"] = "1",
+            ["SseCluster:Shutdown:Waves"] = "1",
+        });
+        var streams = new List<(HttpClient Client, SseStream Stream)>();
+        for (var i = 0; i < 30; i++)
+        {
+            var client = gateway.CreateClient(Tokens.For($"one-wave-{i}"));
+            var stream = await SseStream.OpenAsync(client, "/sse/connect");
+            await stream.WaitForAsync("welcome");
+            streams.Add((client, stream));
+        }
+
+        // Broadcasts keep every writer busy flushing while the closes are queued.
+        using var publisher = gateway.CreateClient(Tokens.Publisher());
+        using var stopPublishing = new CancellationTokenSource();
+        var publishing = Task.Run(async () =>
+        {
+            while (!stopPublishing.IsCancellationRequested)
+            {
+                try
+                {
+                    await publisher.PostAsync("/sse/broadcast", new StringContent($$"""{"data":"{{new string('x', 2000)}}"}""", System.Text.Encoding.UTF8, "application/json"));
+                }
+                catch (HttpRequestException)
+                {
+                    return; // the node stopped listening
+                }
+            }
+        });
+        await streams[0].Stream.WaitForAsync("message");
+
+        var stopping = gateway.App.StopAsync();
+        foreach (var (_, stream) in streams)
+        {
+            await stream.Ended.WaitAsync(TimeSpan.FromSeconds(10));
+        }
+
+        await stopPublishing.CancelAsync();
+        await publishing.WaitAsync(TimeSpan.FromSeconds(10));
+        await stopping.WaitAsync(TimeSpan.FromSeconds(20));
+        var missed = streams.Select((s, i) => (s.Stream, i)).Where(s => !s.Stream.Received.Any(e => e.EventType == "close")).Select(s => s.i).ToList();
+        Assert.True(missed.Count == 0, $"{missed.Count} of {streams.Count} streams ended without their close: {string.Join(", ", missed)}");
+        foreach (var (client, stream) in streams)
+        {
+            await stream.DisposeAsync();
+            client.Dispose();
+        }
+
+        await gateway.App.DisposeAsync();
+    }
+
+    [Fact]
     public async Task Sigterm_OnTheGatewayProcess_ClosesStreamsWithShutdown_AndExitsCleanly()
     {
         var port = FreePorts.Next();

@@ -44,8 +44,10 @@ internal sealed partial class ShutdownDrain(
             }
         }
 
-        // Whatever connected meanwhile, or did not take its close, goes now.
-        foreach (var connection in registry.All)
+        // Whatever connected meanwhile gets its close now. A connection whose close is queued already (the last wave's
+        // were queued a moment ago) is left to its writer: cutting it could cancel the writer mid-flush, and its client
+        // would see a broken stream instead of the close.
+        foreach (var connection in registry.All.Where(c => !c.CloseQueued))
         {
             if (!connection.TryClose(CloseBody))
             {
@@ -57,6 +59,12 @@ internal sealed partial class ShutdownDrain(
         while (registry.Count > 0 && time.GetUtcNow() < deadline && !cancellationToken.IsCancellationRequested)
         {
             await Task.Delay(50, cancellationToken).ConfigureAwait(false);
+        }
+
+        // A client too slow to take its close within that grace is cut; it resumes from history.
+        foreach (var connection in registry.All)
+        {
+            connection.Cancel();
         }
 
         Log.Drained(logger, total, registry.Count);

@@ -18,6 +18,7 @@ internal sealed class SseConnection
     private readonly StreamKey?[] _slots;
     private readonly CancellationTokenSource _closing = new();
     private int _overflowed;
+    private volatile bool _closeInQueue;
 
     public SseConnection(
         string id,
@@ -114,13 +115,21 @@ internal sealed class SseConnection
 
     /// <summary>
     /// Queues an item without waiting. When the queue is full the connection is a slow consumer: it is cut (its client
-    /// reconnects and resumes from history) and false is returned.
+    /// reconnects and resumes from history) and false is returned. Once its close is queued nothing more is (false):
+    /// the close's checkpoint holds only what was written, so the client gets the rest from history where it resumes.
     /// </summary>
     public bool TryEnqueue(in OutboundItem item)
     {
         if (_queue.Writer.TryWrite(item))
         {
             return true;
+        }
+
+        if (_closeInQueue)
+        {
+            // The queue was completed behind the close, not overrun: cutting now would lose the close, and the client
+            // would see a broken stream (and count as a slow consumer) instead of being told to resume elsewhere.
+            return false;
         }
 
         if (Interlocked.Exchange(ref _overflowed, 1) == 0)
@@ -150,6 +159,7 @@ internal sealed class SseConnection
             return false;
         }
 
+        _closeInQueue = true;
         _queue.Writer.TryComplete();
         return true;
     }

@@ -21,6 +21,7 @@ internal sealed class GatewayProcess : IAsyncDisposable
         Port = port;
         BaseAddress = new Uri($"http://127.0.0.1:{port}");
         _process = process;
+        Pid = process.Id;
         _process.OutputDataReceived += (_, e) => Keep(e.Data);
         _process.ErrorDataReceived += (_, e) => Keep(e.Data);
         _process.BeginOutputReadLine();
@@ -33,7 +34,8 @@ internal sealed class GatewayProcess : IAsyncDisposable
 
     public Uri BaseAddress { get; }
 
-    public int Pid => _process.Id;
+    /// <summary>The process id, also after the process was disposed.</summary>
+    public int Pid { get; }
 
     public bool HasExited => _process.HasExited;
 
@@ -42,14 +44,17 @@ internal sealed class GatewayProcess : IAsyncDisposable
 
     public static string DllPath => Path.Combine(AppContext.BaseDirectory, "SseCluster.Gateway.dll");
 
-    /// <summary>Starts a gateway on a free port and waits until its <c>/readyz</c> answers 200.</summary>
-    public static async Task<GatewayProcess> StartAsync(string gatewayId, string redisConfiguration, IDictionary<string, string>? settings = null)
+    /// <summary>
+    /// Starts a gateway on <paramref name="port"/> (a free one when null) and waits until its <c>/readyz</c> answers 200.
+    /// </summary>
+    public static async Task<GatewayProcess> StartAsync(string gatewayId, string redisConfiguration, IDictionary<string, string>? settings = null, int? port = null)
     {
         Exception? last = null;
         for (var attempt = 0; attempt < 3; attempt++)
         {
-            // The port is free when chosen; another process may take it before the gateway binds it: then try another.
-            var gateway = Launch(gatewayId, FreePorts.Next(), redisConfiguration, settings);
+            // The port is free when chosen; another process may take it before the gateway binds it: then try another
+            // (a given port is tried again: it is the address a balancer knows).
+            var gateway = Launch(gatewayId, port ?? FreePorts.Next(), redisConfiguration, settings);
             try
             {
                 await gateway.WaitReadyAsync(TimeSpan.FromSeconds(45));
@@ -70,6 +75,31 @@ internal sealed class GatewayProcess : IAsyncDisposable
     {
         _process.Kill();
         _process.WaitForExit(10_000);
+    }
+
+    /// <summary>SIGTERM, as an orchestrator stops a node: the gateway drains its streams, its silo leaves, it exits.</summary>
+    public void Terminate()
+    {
+        if (!Posix.Signal(_process.Id, Posix.SigTerm))
+        {
+            throw new InvalidOperationException($"SIGTERM not delivered to gateway {GatewayId} (pid {_process.Id})");
+        }
+    }
+
+    /// <summary>Waits until the process has exited and returns its exit code.</summary>
+    /// <exception cref="TimeoutException">It still runs after <paramref name="limit"/>.</exception>
+    public async Task<int> WaitForExitAsync(TimeSpan limit)
+    {
+        try
+        {
+            await _process.WaitForExitAsync().WaitAsync(limit);
+        }
+        catch (TimeoutException)
+        {
+            throw new TimeoutException($"gateway {GatewayId} (pid {_process.Id}) still runs {limit.TotalSeconds} s after SIGTERM:\n{RecentOutput}");
+        }
+
+        return _process.ExitCode;
     }
 
     public async ValueTask DisposeAsync()

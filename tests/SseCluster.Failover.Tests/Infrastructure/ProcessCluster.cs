@@ -7,15 +7,38 @@ namespace SseCluster.Failover.Tests.Infrastructure;
 /// <summary>A real redis-server and <c>n</c> gateway processes on it (<c>gw-1</c> … <c>gw-n</c>); disposing stops them all.</summary>
 internal sealed class ProcessCluster : IAsyncDisposable
 {
-    private ProcessCluster(RedisServer redis, IReadOnlyList<GatewayProcess> gateways)
+    private readonly List<GatewayProcess> _gateways;
+    private readonly IDictionary<string, string>? _settings;
+
+    private ProcessCluster(RedisServer redis, List<GatewayProcess> gateways, IDictionary<string, string>? settings)
     {
         Redis = redis;
-        Gateways = gateways;
+        _gateways = gateways;
+        _settings = settings;
     }
 
     public RedisServer Redis { get; }
 
-    public IReadOnlyList<GatewayProcess> Gateways { get; }
+    /// <summary>The gateways, in start order; a replaced one's successor takes its place.</summary>
+    public IReadOnlyList<GatewayProcess> Gateways => _gateways;
+
+    /// <summary>
+    /// Starts a new process for <paramref name="old"/>'s gateway id on its port, with the cluster's settings, and
+    /// waits until its <c>/readyz</c> answers 200; it then takes <paramref name="old"/>'s place (which is disposed).
+    /// </summary>
+    public async Task<GatewayProcess> ReplaceAsync(GatewayProcess old)
+    {
+        var at = _gateways.IndexOf(old);
+        if (at < 0)
+        {
+            throw new ArgumentException($"gateway {old.GatewayId} (pid {old.Pid}) is not in this cluster", nameof(old));
+        }
+
+        var replacement = await GatewayProcess.StartAsync(old.GatewayId, Redis.ConnectionString, _settings, old.Port);
+        _gateways[at] = replacement;
+        await old.DisposeAsync();
+        return replacement;
+    }
 
     public static async Task<ProcessCluster> StartAsync(int gateways, IDictionary<string, string>? settings = null)
     {
@@ -35,7 +58,7 @@ internal sealed class ProcessCluster : IAsyncDisposable
                 started.AddRange(starting.Where(t => t.IsCompletedSuccessfully).Select(t => t.Result));
             }
 
-            return new ProcessCluster(redis, started);
+            return new ProcessCluster(redis, started, settings);
         }
         catch
         {

@@ -19,7 +19,13 @@ internal sealed class StreamSession(string gatewayId, long welcomedAt)
     public long? EndedAt { get; set; }
 
     public string? EndReason { get; set; }
+
+    /// <summary>The reason of the <c>event: close</c> that ended the stream, if one did.</summary>
+    public string? CloseReason { get; set; }
 }
+
+/// <summary>One answer to a stream request: the node asked, its status code, and when the headers came.</summary>
+internal sealed record StreamResponse(string GatewayId, int Status, long Timestamp);
 
 /// <summary>
 /// A client that keeps one SSE stream open, as a browser's EventSource does: it reads with
@@ -33,6 +39,8 @@ internal sealed class ResumingClient(int index, string userId, string token, Htt
     private readonly List<Delivery> _deliveries = [];
     private readonly List<StreamSession> _sessions = [];
     private readonly List<string> _errors = [];
+    private readonly List<StreamResponse> _responses = [];
+    private readonly List<string> _turnedAway = [];
     private readonly TaskCompletionSource _welcomed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public int Index { get; } = index;
@@ -65,6 +73,33 @@ internal sealed class ResumingClient(int index, string userId, string token, Htt
             lock (_lock)
             {
                 return [.. _sessions];
+            }
+        }
+    }
+
+    /// <summary>Every answer a node gave to a stream request, in order (refused connections are not answers).</summary>
+    public IReadOnlyList<StreamResponse> Responses
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return [.. _responses];
+            }
+        }
+    }
+
+    /// <summary>
+    /// The reasons of the <c>event: close</c> answers (200) that turned a stream request away before any welcome: a
+    /// draining, full or store-less node's way of saying "retry elsewhere". Not errors: the client retries.
+    /// </summary>
+    public IReadOnlyList<string> TurnedAway
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return [.. _turnedAway];
             }
         }
     }
@@ -162,6 +197,11 @@ internal sealed class ResumingClient(int index, string userId, string token, Htt
 
         using (response)
         {
+            lock (_lock)
+            {
+                _responses.Add(new StreamResponse(node.GatewayId, (int)response.StatusCode, Stopwatch.GetTimestamp()));
+            }
+
             if (response.StatusCode != HttpStatusCode.OK)
             {
                 Error($"{node.GatewayId} answered {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync(CancellationToken.None)}");
@@ -169,6 +209,7 @@ internal sealed class ResumingClient(int index, string userId, string token, Htt
             }
 
             StreamSession? session = null;
+            string? closedBefore = null;
             string reason = "ended";
             try
             {
@@ -200,6 +241,19 @@ internal sealed class ResumingClient(int index, string userId, string token, Htt
                     {
                         _deliveries.Add(new Delivery(item.EventType, item.Data, LastEventId, session?.GatewayId ?? node.GatewayId, now));
                     }
+
+                    if (item.EventType == "close")
+                    {
+                        var closeReason = CloseReasonOf(item.Data);
+                        if (session is not null)
+                        {
+                            session.CloseReason ??= closeReason;
+                        }
+                        else
+                        {
+                            closedBefore ??= closeReason;
+                        }
+                    }
                 }
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested)
@@ -216,12 +270,31 @@ internal sealed class ResumingClient(int index, string userId, string token, Htt
                 session.EndedAt = Stopwatch.GetTimestamp();
                 session.EndReason = reason;
             }
+            else if (closedBefore is not null)
+            {
+                lock (_lock)
+                {
+                    _turnedAway.Add($"{node.GatewayId}: {closedBefore}");
+                }
+            }
             else if (!stop.IsCancellationRequested)
             {
                 Error($"{node.GatewayId}: stream ended before its welcome ({reason})");
             }
 
             return false;
+        }
+    }
+
+    private static string CloseReasonOf(string data)
+    {
+        try
+        {
+            return JsonDocument.Parse(data).RootElement.GetProperty("reason").GetString() ?? "?";
+        }
+        catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException)
+        {
+            return $"unreadable: {data}";
         }
     }
 
