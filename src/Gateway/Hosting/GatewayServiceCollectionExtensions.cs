@@ -63,7 +63,7 @@ public static class GatewayServiceCollectionExtensions
         services.AddLogging(logging => logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.Warning));
         services.AddProblemDetails();
         services.AddSingleton<GatewayMetrics>();
-        services.AddSingleton<PrometheusExporter>();
+        services.AddSseClusterTelemetry(configuration, identity.Name);
         services.AddSingleton<ConnectionAdmission>();
         services.AddSingleton<StreamAttachments>();
         services.AddSingleton<ConnectionRegistry>();
@@ -118,7 +118,6 @@ public static class GatewayServiceCollectionExtensions
     public static RouteGroupBuilder MapSseClusterGateway(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
-        _ = app.Services.GetRequiredService<PrometheusExporter>(); // listen from the start
         var metrics = app.Services.GetRequiredService<GatewayMetrics>();
         var registry = app.Services.GetRequiredService<ConnectionRegistry>();
         metrics.ObserveConnections(() => registry.Count);
