@@ -15,6 +15,7 @@ public sealed class TracingTests
     {
         await using var redis = await RedisServer.StartNewAsync();
         var prefix = "t" + Guid.NewGuid().ToString("N")[..10];
+        var user = "traced-" + Guid.NewGuid().ToString("N")[..8];
         var spansA = new SpanLog();
         var spansB = new SpanLog();
         await using var a = await StartNodeAsync(redis, prefix, "a", spansA);
@@ -22,30 +23,33 @@ public sealed class TracingTests
 
         // The user is on both gateways: whichever silo hosts the stream grain, one gateway is called directly (co-hosted)
         // and the other through its observer reference.
-        using var clientA = a.CreateClient(Tokens.For("traced-user"));
-        using var clientB = b.CreateClient(Tokens.For("traced-user"));
+        using var clientA = a.CreateClient(Tokens.For(user));
+        using var clientB = b.CreateClient(Tokens.For(user));
         await using var streamA = await SseStream.OpenAsync(clientA, "/sse/connect");
         await using var streamB = await SseStream.OpenAsync(clientB, "/sse/connect");
         await Task.WhenAll(streamA.WaitForAsync("welcome"), streamB.WaitForAsync("welcome"));
         using var publisher = a.CreateClient(Tokens.Publisher());
-        await publisher.SendAsync("traced-user", "1", "traced");
+        await publisher.SendAsync(user, "1", "traced");
         await Task.WhenAll(streamA.WaitForAsync("traced"), streamB.WaitForAsync("traced"));
 
         // Every host's tracer sees every span of this process: merge both exports, once per span.
         List<Activity> Spans() => spansA.Snapshot().Concat(spansB.Snapshot()).DistinctBy(s => s.SpanId).ToList();
 
+        // Tracers listen process-wide, so other tests' requests are exported too: the trace is the one whose enqueue
+        // spans name this test's stream.
         Activity? request = null;
         List<Activity> trace = [];
         await Eventually.TrueAsync(
             () =>
             {
                 var spans = Spans();
-                request = spans.FirstOrDefault(s => s.Kind == ActivityKind.Server && s.Source.Name == "Microsoft.AspNetCore"
+                var enqueue = spans.FirstOrDefault(s => s.OperationName == SseClusterTracing.EnqueueSpan && s.GetTagItem("sse.stream") as string == $"u:{user}");
+                trace = enqueue is null ? [] : spans.Where(s => s.TraceId == enqueue.TraceId).ToList();
+                request = trace.FirstOrDefault(s => s.Kind == ActivityKind.Server && s.Source.Name == "Microsoft.AspNetCore"
                     && s.GetTagItem("url.path") as string == "/sse/send");
-                trace = request is null ? [] : spans.Where(s => s.TraceId == request.TraceId).ToList();
-                return Task.FromResult(trace.Count(s => s.OperationName == SseClusterTracing.EnqueueSpan) >= 2);
+                return request is not null && trace.Count(s => s.OperationName == SseClusterTracing.EnqueueSpan) >= 2;
             },
-            "enqueue spans of both gateways in the publish's trace");
+            "the publish's request span and the enqueue spans of both gateways in one trace");
 
         Assert.NotNull(request);
         var grainCall = Assert.Single(trace, s => s.Source.Name == "Microsoft.Orleans.Application" && s.Kind == ActivityKind.Server && s.DisplayName.Contains("Publish", StringComparison.Ordinal));
@@ -63,7 +67,7 @@ public sealed class TracingTests
         Assert.All(enqueues, e => Assert.Contains(Ancestors(e, trace), d => d.OperationName == SseClusterTracing.DeliverSpan));
         Assert.Equal(2, enqueues.Select(e => Ancestors(e, trace).First(d => d.OperationName == SseClusterTracing.DeliverSpan).SpanId).Distinct().Count());
         Assert.All(trace.Where(s => s != request), s => Assert.Contains(request, Ancestors(s, trace)));
-        Assert.All(enqueues, e => Assert.Equal("u:traced-user", e.GetTagItem("sse.stream")));
+        Assert.All(enqueues, e => Assert.Equal($"u:{user}", e.GetTagItem("sse.stream")));
     }
 
     private static IEnumerable<Activity> Ancestors(Activity span, List<Activity> trace)

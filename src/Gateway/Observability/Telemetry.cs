@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
@@ -21,6 +22,22 @@ internal static class Telemetry
     /// <summary>Orleans' spans of application grain calls (its runtime's own calls are left out).</summary>
     public const string OrleansApplicationSource = "Microsoft.Orleans.Application";
 
+    /// <summary>
+    /// What <c>/metrics</c> and OTLP carry: this gateway's meter, Orleans', ASP.NET Core's (HTTP server, Kestrel,
+    /// routing, memory pool) and the .NET runtime's (GC, JIT, thread pool, exceptions; <c>System.Runtime</c>).
+    /// </summary>
+    public static readonly string[] Meters =
+    [
+        GatewayMetrics.MeterName,
+        OrleansMeter,
+        "Microsoft.AspNetCore.Hosting",
+        "Microsoft.AspNetCore.Server.Kestrel",
+        "Microsoft.AspNetCore.Routing",
+        "Microsoft.AspNetCore.Diagnostics",
+        "Microsoft.AspNetCore.MemoryPool",
+        "System.Runtime",
+    ];
+
     public const string ServiceName = "sse-cluster-gateway";
 
     public const string OtlpEndpointKey = "OTEL_EXPORTER_OTLP_ENDPOINT";
@@ -33,18 +50,24 @@ internal static class Telemetry
             .ConfigureResource(resource => resource.AddService(ServiceName, serviceInstanceId: nodeName).AddEnvironmentVariableDetector())
             .WithMetrics(metrics =>
             {
-                // The listener behind these rules only sees meters made by this host's IMeterFactory (and global ones
-                // such as the runtime's): hosts sharing a process do not count each other's events.
-                metrics.AddMeter(GatewayMetrics.MeterName, OrleansMeter)
-                    .AddAspNetCoreInstrumentation()
-                    .AddRuntimeInstrumentation()
-                    // No response cache: a scrape right after an event shows it (Prometheus scrapes every few seconds).
-                    .AddPrometheusExporter(o => o.ScrapeResponseCacheDurationMilliseconds = 0);
+                // No preset meters here: the SDK's own listener, which AddMeter would start, sees the meters of every
+                // host in the process. The meters come from the rules below instead, through the host's metrics
+                // listener, which only sees meters made by this host's IMeterFactory (and global ones such as the
+                // runtime's): hosts sharing a process do not count each other's events.
+                // No response cache: a scrape right after an event shows it (Prometheus scrapes every few seconds).
+                metrics.AddPrometheusExporter(o => o.ScrapeResponseCacheDurationMilliseconds = 0);
                 if (otlp)
                 {
                     metrics.AddOtlpExporter();
                 }
             });
+        services.AddMetrics(rules =>
+        {
+            foreach (var meter in Meters)
+            {
+                rules.EnableMetrics(meter);
+            }
+        });
 
         // What a trace holds, whoever exports it: this gateway's spans, Orleans' grain-call spans and the HTTP requests.
         // The tracer provider itself is only built when something exports (OTLP here, or a host app's own WithTracing),
