@@ -15,7 +15,7 @@ mkdir -p "$results"
 . "$root/scripts/lib.sh"
 
 install_missing() {
-  local wanted=(redis-server)
+  local wanted=(redis-server prometheus) # prometheus: promtool parses /metrics in MetricsTests
   [ -f deploy/local-cluster.sh ] && wanted+=(haproxy)
   [ -d clients/js/e2e ] && wanted+=(chromium)
   [ -f deploy/validate.sh ] && wanted+=(docker-compose)

@@ -53,7 +53,7 @@ wait_line "$OUT" '"phase":"baseline"' "$CLIENT_PID" 120 || { cat "$BENCH_TMP/idl
 sleep 4
 RSS_BEFORE=$(rss_kib "$GW_PID")
 FDS_BEFORE=$(fd_count "$GW_PID")
-heap_bytes() { curl -s --max-time 5 "http://127.0.0.1:$PORT/metrics" | awk '$1 == "dotnet_gc_heap_size_bytes" { printf "%d", $2 }'; }
+heap_bytes() { curl -s --max-time 5 "http://127.0.0.1:$PORT/metrics" | awk '$1 ~ /^dotnet_gc_heap_size_bytes({|$)/ { printf "%d", $2 }'; }
 HEAP_BEFORE=$(heap_bytes)
 
 wait_line "$OUT" '"phase":"holding"' "$CLIENT_PID" $((OPEN_TIMEOUT + 60)) || { cat "$BENCH_TMP/idle.err" >&2; die "load client did not finish opening"; }
@@ -65,7 +65,7 @@ for _ in 1 2 3; do
 done
 RSS_AFTER=$(median "${SAMPLES[@]}")
 FDS_AFTER=$(fd_count "$GW_PID")
-HELD_METRIC=$(curl -s --max-time 5 "http://127.0.0.1:$PORT/metrics" | awk '$1 == "sse_connections" { print $2 }')
+HELD_METRIC=$(curl -s --max-time 5 "http://127.0.0.1:$PORT/metrics" | awk '$1 ~ /^sse_connections({|$)/ { print $2 }')
 
 # Managed heap after the last collection, from the gateway's own /metrics gauge.
 HEAP_AFTER=$(heap_bytes)

@@ -48,6 +48,9 @@ public static partial class SseClusterPublisherServiceCollectionExtensions
                 o.ServiceId = serviceId;
             });
             client.UseConnectionRetryFilter<ClusterConnectionRetry>();
+
+            // A publish from a traced service continues its trace through the stream grain to the gateways.
+            client.AddActivityPropagation();
         });
         return services.AddSseClusterPublishing(configuration);
     }

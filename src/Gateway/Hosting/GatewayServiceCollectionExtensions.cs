@@ -7,6 +7,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Orleans.Dashboard;
 using SseCluster.Client;
 using SseCluster.Contracts.Routing;
 using SseCluster.Gateway.Api;
@@ -43,7 +44,17 @@ public static class GatewayServiceCollectionExtensions
 
         // The silo first: hosted services start in order, and everything below needs it. It starts in the background,
         // so the gateway answers /healthz and /readyz while it joins.
-        services.AddOrleans(silo => silo.AddSseCluster(configuration, identity.Name));
+        // Read raw, not through the validated options: a bad value is reported by ValidateSseClusterOptions with the rest.
+        var orleansDashboard = !bool.TryParse(configuration["SseCluster:Metrics:OrleansDashboard"], out var dashboard) || dashboard;
+        services.AddOrleans(silo =>
+        {
+            silo.AddSseCluster(configuration, identity.Name);
+            if (orleansDashboard)
+            {
+                // Its live log stream stays off: logs name users and streams, which the dashboard's pages do not.
+                silo.AddDashboard(o => o.HideTrace = true);
+            }
+        });
         SiloStartup.Replace(services);
         services.AddSseClusterPublishing(configuration);
         services.AddOptions<GatewayRoutingOptions>().Bind(configuration.GetSection(GatewayRoutingOptions.Section))
@@ -63,7 +74,7 @@ public static class GatewayServiceCollectionExtensions
         services.AddLogging(logging => logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.Warning));
         services.AddProblemDetails();
         services.AddSingleton<GatewayMetrics>();
-        services.AddSingleton<PrometheusExporter>();
+        services.AddSseClusterTelemetry(configuration, identity.Name);
         services.AddSingleton<ConnectionAdmission>();
         services.AddSingleton<StreamAttachments>();
         services.AddSingleton<ConnectionRegistry>();
@@ -111,21 +122,26 @@ public static class GatewayServiceCollectionExtensions
     }
 
     /// <summary>
-    /// Maps <c>/sse/*</c>, <c>/healthz</c>, <c>/readyz</c>, <c>/metrics</c>, and <c>/dev/token</c> when dev tokens are on
-    /// (Development, loopback addresses only), and makes every error on those paths <c>application/problem+json</c> (an
-    /// exception handler and status code pages at this point of the pipeline, for those paths only).
+    /// Maps <c>/sse/*</c>, <c>/healthz</c>, <c>/readyz</c>, <c>/metrics</c>, <c>/orleans</c> (the Orleans Dashboard, admins
+    /// only), and <c>/dev/token</c> when dev tokens are on (Development, loopback addresses only), and makes every error on
+    /// the API's paths <c>application/problem+json</c> (an exception handler and status code pages at this point of the
+    /// pipeline, for those paths only).
     /// Call after <c>UseCors</c> if the app has its own pipeline.
     /// </summary>
     public static RouteGroupBuilder MapSseClusterGateway(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
         app.UseApiProblems();
-        _ = app.Services.GetRequiredService<PrometheusExporter>(); // listen from the start
         var metrics = app.Services.GetRequiredService<GatewayMetrics>();
         var registry = app.Services.GetRequiredService<ConnectionRegistry>();
         metrics.ObserveConnections(() => registry.Count);
 
         app.MapHealthEndpoints();
+        if (app.Services.GetRequiredService<IOptions<MetricsOptions>>().Value.OrleansDashboard)
+        {
+            app.MapOrleansDashboard(routePrefix: "/orleans").RequireAdminCaller();
+        }
+
         var sse = app.MapGroup("/sse").RequireCors(CorsPolicy);
         sse.MapGet("/connect", (HttpContext context, StreamConnectHandler handler) => handler.HandleAsync(context));
         sse.MapPublishEndpoints();

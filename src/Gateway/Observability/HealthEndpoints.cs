@@ -3,7 +3,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
-using SseCluster.Gateway.Api;
+using OpenTelemetry.Metrics;
 using SseCluster.Gateway.Routing;
 using SseCluster.Gateway.Streaming;
 using SseCluster.Grains.Storage;
@@ -31,11 +31,11 @@ internal static class HealthEndpoints
                 ? Results.Text("ready\n")
                 : Problems.Status(StatusCodes.Status503ServiceUnavailable, $"not ready: {reason}", "Not ready");
         });
-        var metrics = endpoints.MapGet("/metrics", (PrometheusExporter exporter) =>
-            Results.Text(exporter.Render(), "text/plain; version=0.0.4; charset=utf-8"));
+        // OpenTelemetry's Prometheus exporter (see Telemetry); it answers the text format, or OpenMetrics when asked for.
+        var metrics = endpoints.MapPrometheusScrapingEndpoint("/metrics");
         if (endpoints.ServiceProvider.GetRequiredService<IOptions<MetricsOptions>>().Value.RequireAdmin)
         {
-            metrics.AddEndpointFilter<AdminGate>();
+            metrics.RequireAdminCaller();
         }
 
         return endpoints;

@@ -1,5 +1,6 @@
 using SseCluster.Contracts.Routing;
 using SseCluster.Gateway.Streaming;
+using SseCluster.Grains.Streams;
 
 namespace SseCluster.Gateway.Routing;
 
@@ -7,9 +8,14 @@ namespace SseCluster.Gateway.Routing;
 /// The object behind this gateway's <see cref="IGatewayEndpoint"/> observer reference: what grains call. Deliveries and
 /// commands only queue to local connections; queries read the local registry.
 /// </summary>
-internal sealed class GatewayEndpoint(LocalDispatcher dispatcher, ConnectionRegistry registry) : IGatewayEndpoint
+internal sealed class GatewayEndpoint(LocalDispatcher dispatcher, ConnectionRegistry registry, GatewayIdentity identity) : IGatewayEndpoint
 {
-    public Task<int[]> Deliver(LiveDelivery delivery) => dispatcher.DeliverAsync(delivery);
+    public async Task<int[]> Deliver(LiveDelivery delivery)
+    {
+        ArgumentNullException.ThrowIfNull(delivery);
+        using var span = SseClusterTracing.StartEnqueue(identity.Name, delivery.Stream.ToString(), delivery.Events.Count);
+        return await dispatcher.DeliverAsync(delivery);
+    }
 
     public Task<int> Control(ControlCommand command) => Task.FromResult(dispatcher.Control(command));
 

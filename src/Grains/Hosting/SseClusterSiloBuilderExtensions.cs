@@ -102,6 +102,10 @@ public static class SseClusterSiloBuilderExtensions
                 "(KUBERNETES_SERVICE_HOST, KUBERNETES_SERVICE_PORT, /var/run/secrets/kubernetes.io/serviceaccount): turn it off " +
                 "outside Kubernetes, or mount the token (automountServiceAccountToken: true)");
 
+        // Grain calls carry the caller's trace context (W3C traceparent in the RequestContext): a publish's HTTP request,
+        // its grain call and the deliveries to the gateways form one trace. Spans are only made when a tracer listens.
+        silo.AddActivityPropagation();
+
         AddSseClusterStores(silo.Services, configuration, clustered, nodeName ?? "silo");
         return silo;
     }

@@ -60,7 +60,13 @@ internal sealed class GatewayOutbox(SiloAddress gateway, IGatewayEndpoint endpoi
                     batch.Add(_queue.Dequeue());
                 }
 
-                var counts = await deliver(this, new LiveDelivery(stream, epoch, batch.ConvertAll(e => e.Event)));
+                int[]? counts;
+                using (SseClusterTracing.StartDelivery(stream.ToString(), Gateway.ToString(), batch.Select(e => e.Tracker.Trace), batch.Count))
+                {
+                    // The span is current during the call: Orleans carries it to an observer, Task.Run to the co-hosted gateway.
+                    counts = await deliver(this, new LiveDelivery(stream, epoch, batch.ConvertAll(e => e.Event)));
+                }
+
                 for (var i = 0; i < batch.Count; i++)
                 {
                     batch[i].Tracker.Credit(counts is not null && i < counts.Length ? counts[i] : 0);

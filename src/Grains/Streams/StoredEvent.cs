@@ -7,7 +7,7 @@ namespace SseCluster.Grains.Streams;
 /// answers them once every gateway it went to took it, or when it is told to stop waiting. It holds no payload, so a
 /// publisher's wait keeps no event data alive. Used on the grain's scheduler only, so it needs no locks.
 /// </summary>
-internal sealed class StoredEvent(long sequence, int epoch)
+internal sealed class StoredEvent(long sequence, int epoch, System.Diagnostics.ActivityContext trace = default)
 {
     private readonly List<TaskCompletionSource<PublishAck>> _publishers = [];
     private IReadOnlyList<SiloAddress> _gateways = [];
@@ -17,6 +17,9 @@ internal sealed class StoredEvent(long sequence, int epoch)
     public long Sequence { get; } = sequence;
 
     public int Epoch { get; } = epoch;
+
+    /// <summary>The trace of the (first) publish that stored it; default when none was traced.</summary>
+    public System.Diagnostics.ActivityContext Trace { get; } = trace;
 
     public void AddPublisher(TaskCompletionSource<PublishAck> publisher) => _publishers.Add(publisher);
 

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Concurrency;
@@ -57,7 +58,8 @@ internal sealed partial class StreamGrain(
     public Task<PublishAck> Publish(EventPayload payload, Guid publishId, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(payload);
-        var pending = new PendingPublish(new PendingEvent(publishId, payload));
+        // The publish's trace (the grain call's span, a child of the HTTP request): its deliveries hang under it.
+        var pending = new PendingPublish(new PendingEvent(publishId, payload), Activity.Current?.Context ?? default);
         _pending.Add(pending);
         if (!_flushing)
         {
@@ -171,7 +173,7 @@ internal sealed partial class StreamGrain(
             var sequence = stored.Sequences[i];
             if (!bySequence.TryGetValue(sequence, out var e))
             {
-                bySequence[sequence] = e = (new StoredEvent(sequence, stored.Epoch), new LiveEvent(sequence, batch[i].Event.Payload));
+                bySequence[sequence] = e = (new StoredEvent(sequence, stored.Epoch, batch[i].Trace), new LiveEvent(sequence, batch[i].Event.Payload));
             }
 
             e.Tracker.AddPublisher(batch[i].Completion);
@@ -327,9 +329,11 @@ internal sealed partial class StreamGrain(
 
     private static GrainId? TryParseGrainId(string text) => GrainId.TryParse(text, out var id) ? id : null;
 
-    private sealed class PendingPublish(PendingEvent pending)
+    private sealed class PendingPublish(PendingEvent pending, ActivityContext trace)
     {
         public PendingEvent Event { get; } = pending;
+
+        public ActivityContext Trace { get; } = trace;
 
         public TaskCompletionSource<PublishAck> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
