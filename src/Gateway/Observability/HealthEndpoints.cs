@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
+using SseCluster.Gateway.Api;
 using SseCluster.Gateway.Routing;
 using SseCluster.Gateway.Streaming;
 using SseCluster.Grains.Storage;
