@@ -31,13 +31,14 @@ public sealed class GatewayHost : IAsyncDisposable
     /// <summary>
     /// Starts a gateway; <paramref name="settings"/> override the test defaults (<c>SseCluster:…</c> keys). The signing
     /// key is set explicitly, so a Production-configured node starts too; <paramref name="map"/> adds endpoints of the
-    /// test's own after the gateway's.
+    /// test's own after the gateway's. Unless <paramref name="waitReady"/> is false it returns once <c>/readyz</c> answers 200.
     /// </summary>
     public static async Task<GatewayHost> StartAsync(
         IDictionary<string, string?>? settings = null,
         string environment = "Development",
         Action<WebApplicationBuilder>? configure = null,
-        Action<WebApplication>? map = null)
+        Action<WebApplication>? map = null,
+        bool waitReady = true)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = environment, Args = [] });
         var defaults = new Dictionary<string, string?>
@@ -70,7 +71,19 @@ public sealed class GatewayHost : IAsyncDisposable
         map?.Invoke(app);
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        return new GatewayHost(app, new Uri(address));
+        var host = new GatewayHost(app, new Uri(address));
+        if (waitReady)
+        {
+            // Publishes and admin calls answer 503 until the silo has joined; tests are about what comes after that.
+            using var probe = host.CreateClient();
+            await Eventually.TrueAsync(async () =>
+            {
+                using var ready = await probe.GetAsync("/readyz");
+                return ready.IsSuccessStatusCode;
+            }, "the gateway to report ready", TimeSpan.FromSeconds(60));
+        }
+
+        return host;
     }
 
     public HttpClient CreateClient(string? bearer = null)

@@ -14,7 +14,7 @@ public sealed class RedisStartupTests
         {
             ["SseCluster:Redis:Configuration"] = redis.ConnectionString,
             ["SseCluster:Redis:PresenceRefreshSeconds"] = "1",
-        });
+        }, waitReady: false);
         using var anonymous = gateway.CreateClient();
         Assert.Equal(HttpStatusCode.OK, (await anonymous.GetAsync("/healthz")).StatusCode);
         Assert.Equal(HttpStatusCode.ServiceUnavailable, (await anonymous.GetAsync("/readyz")).StatusCode);
