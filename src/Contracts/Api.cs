@@ -107,6 +107,9 @@ public sealed record ReauthData(string Reason);
 /// <summary>The data of <c>event: heartbeat</c>.</summary>
 public sealed record HeartbeatData(long Timestamp);
 
+/// <summary>The answer of <c>POST /sse/orleans-session</c>: where the Orleans Dashboard is, and until when the cookie admits.</summary>
+public sealed record DashboardSession(string Url, DateTimeOffset ExpiresAt);
+
 /// <summary>
 /// Source-generated JSON for every API type: camelCase. Requests are read strictly: unknown fields, names in another
 /// case, keys given twice (anywhere in the body) and numbers in strings are refused.
@@ -137,4 +140,5 @@ public sealed record HeartbeatData(long Timestamp);
 [JsonSerializable(typeof(ResetData))]
 [JsonSerializable(typeof(ReauthData))]
 [JsonSerializable(typeof(HeartbeatData))]
+[JsonSerializable(typeof(DashboardSession))]
 public sealed partial class SseJsonContext : JsonSerializerContext;

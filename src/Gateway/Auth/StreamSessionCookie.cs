@@ -17,7 +17,14 @@ internal sealed class StreamSessionCookie
 {
     public const string StreamPath = "/sse/connect";
 
+    /// <summary>Where the Orleans Dashboard's admin cookie is sent: the dashboard's pages and data only.</summary>
+    public const string DashboardPath = "/orleans";
+
+    /// <summary>How long a dashboard cookie lasts at most (less when the token it came from expires sooner).</summary>
+    public static readonly TimeSpan DashboardLifetime = TimeSpan.FromHours(1);
+
     private readonly byte[] _key;
+    private readonly byte[] _dashboardKey;
     private readonly AuthOptions _options;
     private readonly TimeProvider _time;
 
@@ -30,9 +37,15 @@ internal sealed class StreamSessionCookie
             : _options.SigningKey is { Length: > 0 } signingKey
                 ? HMACSHA256.HashData(Encoding.UTF8.GetBytes(signingKey), "sse-cluster stream session"u8)
                 : RandomNumberGenerator.GetBytes(32); // RS256-only single node; a cluster configures SessionKey
+
+        // A key of its own, so a stream cookie can never pass as a dashboard cookie or the other way round.
+        _dashboardKey = HMACSHA256.HashData(_key, "sse-cluster orleans dashboard"u8);
     }
 
     public string Name => _options.SessionCookieName;
+
+    /// <summary>The admin cookie that lets a browser tab open the Orleans Dashboard, whose own requests carry no token.</summary>
+    public string DashboardName => _options.SessionCookieName + "_orleans";
 
     public void Append(HttpContext context, Caller caller)
     {
@@ -41,22 +54,45 @@ internal sealed class StreamSessionCookie
             return;
         }
 
-        var grant = new SessionGrant(caller.UserId, caller.Roles, caller.Topics, expires.ToUnixTimeSeconds());
-        var payload = JsonSerializer.SerializeToUtf8Bytes(grant, SessionJsonContext.Default.SessionGrant);
-        var value = Base64Url(payload) + "." + Base64Url(HMACSHA256.HashData(_key, payload));
         var sameSite = Enum.TryParse<SameSiteMode>(_options.SessionCookieSameSite, ignoreCase: true, out var mode) ? mode : SameSiteMode.Strict;
-        context.Response.Cookies.Append(Name, value, new CookieOptions
+        Append(context, Name, StreamPath, _key, new SessionGrant(caller.UserId, caller.Roles, caller.Topics, expires.ToUnixTimeSeconds()), sameSite);
+    }
+
+    /// <summary>Sets the dashboard cookie for an admin caller (an API key's grant is named <c>api-key</c>); always SameSite=Strict.</summary>
+    public DateTimeOffset AppendDashboard(HttpContext context, Caller caller)
+    {
+        var expires = _time.GetUtcNow() + DashboardLifetime;
+        if (caller.ExpiresAt is { } tokenExpires && tokenExpires < expires)
+        {
+            expires = tokenExpires;
+        }
+
+        var grant = new SessionGrant(caller.UserId ?? "api-key", [Caller.AdminRole], [], expires.ToUnixTimeSeconds());
+        Append(context, DashboardName, DashboardPath, _dashboardKey, grant, SameSiteMode.Strict);
+        return expires;
+    }
+
+    public AuthResult Validate(string value) => Validate(value, _key);
+
+    /// <summary>Checks a dashboard cookie: valid only if signed with the dashboard key, unexpired, and granting admin.</summary>
+    public bool IsValidDashboard(string value) => Validate(value, _dashboardKey).Caller is { IsAdmin: true };
+
+    private void Append(HttpContext context, string name, string path, byte[] key, SessionGrant grant, SameSiteMode sameSite)
+    {
+        var payload = JsonSerializer.SerializeToUtf8Bytes(grant, SessionJsonContext.Default.SessionGrant);
+        var value = Base64Url(payload) + "." + Base64Url(HMACSHA256.HashData(key, payload));
+        context.Response.Cookies.Append(name, value, new CookieOptions
         {
             HttpOnly = true,
-            Path = StreamPath,
+            Path = path,
             SameSite = sameSite,
             Secure = context.Request.IsHttps || sameSite == SameSiteMode.None,
-            Expires = expires,
+            Expires = DateTimeOffset.FromUnixTimeSeconds(grant.Exp),
             IsEssential = true,
         });
     }
 
-    public AuthResult Validate(string value)
+    private AuthResult Validate(string value, byte[] key)
     {
         var dot = value.IndexOf('.', StringComparison.Ordinal);
         if (dot <= 0 || value.Length > 8192)
@@ -76,7 +112,7 @@ internal sealed class StreamSessionCookie
             return AuthResult.Fail("the session cookie is malformed");
         }
 
-        if (!CryptographicOperations.FixedTimeEquals(signature, HMACSHA256.HashData(_key, payload)))
+        if (!CryptographicOperations.FixedTimeEquals(signature, HMACSHA256.HashData(key, payload)))
         {
             return AuthResult.Fail("the session cookie's signature is invalid");
         }

@@ -9,6 +9,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Dashboard;
 using SseCluster.Client;
+using SseCluster.Contracts;
 using SseCluster.Contracts.Routing;
 using SseCluster.Gateway.Api;
 using SseCluster.Gateway.Auth;
@@ -139,10 +140,21 @@ public static class GatewayServiceCollectionExtensions
         app.MapHealthEndpoints();
         if (app.Services.GetRequiredService<IOptions<MetricsOptions>>().Value.OrleansDashboard)
         {
-            app.MapOrleansDashboard(routePrefix: "/orleans").RequireAdminCaller();
+            app.MapOrleansDashboard(routePrefix: StreamSessionCookie.DashboardPath).RequireAdminCaller(acceptDashboardCookie: true);
         }
 
         var sse = app.MapGroup("/sse").RequireCors(CorsPolicy);
+        if (app.Services.GetRequiredService<IOptions<MetricsOptions>>().Value.OrleansDashboard)
+        {
+            // A browser tab cannot send the token with the dashboard's own requests: an admin trades it for an HttpOnly,
+            // SameSite=Strict cookie scoped to /orleans, valid an hour at most (less if the token expires sooner).
+            sse.MapPost("/orleans-session", (HttpContext context, StreamSessionCookie cookies) =>
+            {
+                var expires = cookies.AppendDashboard(context, CallerGate.CallerOf(context));
+                return Results.Json(new DashboardSession($"{StreamSessionCookie.DashboardPath}/", expires), SseJsonContext.Default.DashboardSession);
+            }).AddEndpointFilter<AdminGate>();
+        }
+
         sse.MapGet("/connect", (HttpContext context, StreamConnectHandler handler) => handler.HandleAsync(context));
         sse.MapPublishEndpoints();
         sse.MapAdminEndpoints();

@@ -545,6 +545,21 @@ function formatNumber(value) {
 
 ui.signInForm.addEventListener('submit', (event) => void signIn(event));
 ui.signOut.addEventListener('click', () => signOut());
+// The Orleans Dashboard's own requests carry no token: signed in as an admin, trade the token for its /orleans cookie
+// first. The tab is opened at once (a tab opened after an await counts as a pop-up) and sent on when the cookie is set.
+$('orleansDashboard')?.addEventListener('click', async (event) => {
+  if (!session) return; // not signed in: the link opens the dashboard, which answers 401
+  event.preventDefault();
+  const tab = window.open('about:blank', '_blank');
+  const result = await request('POST', '/sse/orleans-session', { token: await currentToken() });
+  if (result.ok && result.body?.url) {
+    if (tab) tab.location.href = result.body.url;
+    else window.location.assign(result.body.url);
+    return;
+  }
+  tab?.close();
+  setMessage(ui.signInMessage, `Orleans Dashboard: ${problemText(result)}`, 'error');
+});
 ui.clearEvents.addEventListener('click', clearEvents);
 ui.showHeartbeats.addEventListener('change', () => {
   for (const item of ui.events.querySelectorAll('li[data-type="heartbeat"]')) item.hidden = !ui.showHeartbeats.checked;
