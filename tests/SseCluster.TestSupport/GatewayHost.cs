@@ -75,12 +75,7 @@ public sealed class GatewayHost : IAsyncDisposable
         if (waitReady)
         {
             // Publishes and admin calls answer 503 until the silo has joined; tests are about what comes after that.
-            using var probe = host.CreateClient();
-            await Eventually.TrueAsync(async () =>
-            {
-                using var ready = await probe.GetAsync("/readyz");
-                return ready.IsSuccessStatusCode;
-            }, "the gateway to report ready", TimeSpan.FromSeconds(60));
+            await Readiness.WaitAsync(host.BaseAddress, TimeSpan.FromSeconds(60), "the gateway");
         }
 
         return host;

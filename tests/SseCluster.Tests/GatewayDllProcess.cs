@@ -101,38 +101,8 @@ internal sealed class GatewayDllProcess : IAsyncDisposable
     }
 
     /// <summary>Waits until <c>/readyz</c> answers 200 (at most 60 s).</summary>
-    public async Task WaitReadyAsync()
-    {
-        using var http = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(2) };
-        var deadline = Stopwatch.StartNew();
-        while (true)
-        {
-            if (_process.HasExited)
-            {
-                throw new InvalidOperationException($"the gateway exited with {_process.ExitCode}:\n{Output}");
-            }
-
-            try
-            {
-                using var response = await http.GetAsync("/readyz");
-                if (response.IsSuccessStatusCode)
-                {
-                    return;
-                }
-            }
-            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
-            {
-                // not listening yet
-            }
-
-            if (deadline.Elapsed > TimeSpan.FromSeconds(60))
-            {
-                throw new TimeoutException($"the gateway was not ready within 60 s:\n{Output}");
-            }
-
-            await Task.Delay(100);
-        }
-    }
+    public Task WaitReadyAsync() =>
+        Readiness.WaitAsync(BaseAddress, TimeSpan.FromSeconds(60), "the gateway", () => _process.HasExited ? _process.ExitCode : null, () => Output);
 
     public async ValueTask DisposeAsync()
     {

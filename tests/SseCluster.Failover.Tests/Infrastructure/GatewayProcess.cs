@@ -177,38 +177,8 @@ internal sealed class GatewayProcess : IAsyncDisposable
         return new GatewayProcess(gatewayId, port, process);
     }
 
-    private async Task WaitReadyAsync(TimeSpan timeout)
-    {
-        using var http = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(2) };
-        var deadline = Stopwatch.StartNew();
-        while (true)
-        {
-            if (_process.HasExited)
-            {
-                throw new InvalidOperationException($"gateway {GatewayId} exited with {_process.ExitCode}:\n{RecentOutput}");
-            }
-
-            try
-            {
-                using var response = await http.GetAsync("/readyz");
-                if (response.IsSuccessStatusCode)
-                {
-                    return;
-                }
-            }
-            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
-            {
-                // Not listening yet.
-            }
-
-            if (deadline.Elapsed > timeout)
-            {
-                throw new TimeoutException($"gateway {GatewayId} not ready within {timeout.TotalSeconds} s:\n{RecentOutput}");
-            }
-
-            await Task.Delay(100);
-        }
-    }
+    private Task WaitReadyAsync(TimeSpan timeout) =>
+        Readiness.WaitAsync(BaseAddress, timeout, $"gateway {GatewayId}", () => _process.HasExited ? _process.ExitCode : null, () => RecentOutput);
 
     private void Keep(string? line)
     {
