@@ -70,6 +70,68 @@ public sealed class AnswerLimitTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ChunksAreBoundedByTheHistory_SoAnAnswerAlwaysFitsItsStream()
+    {
+        await using var small = await GatewayHost.StartAsync(new Dictionary<string, string?>
+        {
+            ["SseCluster:Answers:BackendUrl"] = _backend.Url.ToString(),
+            ["SseCluster:Answers:BackendSecret"] = AnswerTestBackend.Secret,
+            ["SseCluster:History:MaxEventsPerStream"] = "6", // answer + 4 chunks + done
+        });
+        _backend.Gateway = small.BaseAddress;
+        using var client = small.CreateClient(Tokens.For("historian"));
+        var (_, stream) = await AnswerTests.AskAsync(client, new { mode = "manual" });
+        await using var _ = stream;
+        var answerId = (await stream!.WaitForAsync("answer")).Json.GetProperty("answerId").GetString()!;
+        for (var i = 0; i < 4; i++)
+        {
+            Assert.Equal(HttpStatusCode.Accepted, (await _backend.ChunkAsync(answerId, $"{i}")).StatusCode);
+        }
+
+        await AssertProblemAsync(await _backend.ChunkAsync(answerId, "4"), HttpStatusCode.Conflict, "SseCluster:History:MaxEventsPerStream");
+        Assert.Equal(HttpStatusCode.Accepted, (await _backend.CompleteAsync(answerId)).StatusCode);
+        await using var replay = await SseStream.OpenAsync(client, $"/sse/answers/{answerId}");
+        await replay.WaitForAsync("done");
+        Assert.Equal(["answer", "chunk", "chunk", "chunk", "chunk", "done"], replay.Received.Select(e => e.EventType).ToArray());
+    }
+
+    [Fact]
+    public async Task AnswerTheStoreNoLongerHolds_EndsWithHistoryLostError_InsteadOfWaiting()
+    {
+        await using var forgetful = await GatewayHost.StartAsync(new Dictionary<string, string?>
+        {
+            ["SseCluster:Answers:BackendUrl"] = _backend.Url.ToString(),
+            ["SseCluster:Answers:BackendSecret"] = AnswerTestBackend.Secret,
+            ["SseCluster:History:MaxAgeSeconds"] = "1", // shorter than the answer's retention
+        });
+        _backend.Gateway = forgetful.BaseAddress;
+        using var client = forgetful.CreateClient(Tokens.For("amnesiac"));
+        var (_, stream) = await AnswerTests.AskAsync(client, new { mode = "manual" });
+        await using var _ = stream;
+        var answerId = (await stream!.WaitForAsync("answer")).Json.GetProperty("answerId").GetString()!;
+        Assert.Equal(HttpStatusCode.Accepted, (await _backend.CompleteAsync(answerId)).StatusCode);
+        await stream.WaitForAsync("done");
+
+        await Eventually.TrueAsync(
+            async () =>
+            {
+                var (response, replay) = await SseStream.TryOpenAsync(client, $"/sse/answers/{answerId}");
+                if (replay is null)
+                {
+                    return response.StatusCode == HttpStatusCode.NotFound; // the grain forgot it too: also an end
+                }
+
+                await using (replay)
+                {
+                    var last = await replay.WaitForAsync(e => e.EventType is "done" or "error", "the end of the replay");
+                    await replay.Ended.WaitAsync(TimeSpan.FromSeconds(10));
+                    return last.EventType == "error" && last.Json.GetProperty("reason").GetString() == "history-lost";
+                }
+            },
+            "a replay of the forgotten answer to end with error history-lost");
+    }
+
+    [Fact]
     public async Task ChunkPastMaxBytesPerAnswer_Answers413NamingTheSetting()
     {
         var answerId = await OpenAsync("wordy");

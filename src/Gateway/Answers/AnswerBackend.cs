@@ -16,6 +16,7 @@ internal sealed partial class AnswerBackend(
     IHttpClientFactory clients,
     IGrainFactory grains,
     IOptions<AnswerOptions> options,
+    IOptions<Grains.HistoryOptions> history,
     ILogger<AnswerBackend> logger)
 {
     public const string ClientName = "SseCluster.Answers";
@@ -61,7 +62,7 @@ internal sealed partial class AnswerBackend(
 
         try
         {
-            await grains.GetGrain<IAnswerGrain>(answerId).Finish(failure, o.Limits);
+            await grains.GetGrain<IAnswerGrain>(answerId).Finish(failure, o.LimitsFor(history.Value));
         }
         catch (Exception ex)
         {

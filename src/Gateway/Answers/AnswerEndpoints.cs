@@ -66,7 +66,7 @@ internal static class AnswerEndpoints
         AnswerOutcome opened;
         try
         {
-            opened = await s.Grains.GetGrain<IAnswerGrain>(answerId).Open(caller!.UserId!, o.Limits, context.RequestAborted);
+            opened = await s.Grains.GetGrain<IAnswerGrain>(answerId).Open(caller!.UserId!, s.Limits, context.RequestAborted);
         }
         catch (RoutingUnavailableException ex)
         {
@@ -155,7 +155,7 @@ internal static class AnswerEndpoints
         }
 
         var chunk = new EventPayload(body.EventType ?? AnswerEvents.Chunk, body.Data.GetRawText(), DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
-        return await CallAsync(answerId, s, g => g.Append(chunk, o.Limits, context.RequestAborted));
+        return await CallAsync(answerId, s, g => g.Append(chunk, s.Limits, context.RequestAborted));
     }
 
     private static async Task<IResult> CompleteAsync(string answerId, HttpContext context, AnswerServices s)
@@ -166,7 +166,7 @@ internal static class AnswerEndpoints
         }
 
         return Identifiers.IsValidAnswerId(answerId)
-            ? await CallAsync(answerId, s, g => g.Finish(null, s.Options.Value.Limits, context.RequestAborted))
+            ? await CallAsync(answerId, s, g => g.Finish(null, s.Limits, context.RequestAborted))
             : NotFound(answerId);
     }
 
@@ -198,7 +198,7 @@ internal static class AnswerEndpoints
         }
 
         return Identifiers.IsValidAnswerId(answerId)
-            ? await CallAsync(answerId, s, g => g.Finish(reason, s.Options.Value.Limits, context.RequestAborted))
+            ? await CallAsync(answerId, s, g => g.Finish(reason, s.Limits, context.RequestAborted))
             : NotFound(answerId);
     }
 
@@ -219,7 +219,7 @@ internal static class AnswerEndpoints
         {
             AnswerOutcomeKind.Ok => Results.Json(new AnswerEventResponse(answerId, outcome.Sequence), SseJsonContext.Default.AnswerEventResponse, statusCode: StatusCodes.Status202Accepted),
             AnswerOutcomeKind.Finished => Problems.Status(StatusCodes.Status409Conflict, $"answer '{answerId}' has finished (complete or fail was called); it takes nothing more", "The answer has finished"),
-            AnswerOutcomeKind.TooManyChunks => Problems.Status(StatusCodes.Status409Conflict, $"answer '{answerId}' has {o.MaxChunksPerAnswer} chunks, the most it may hold (SseCluster:Answers:MaxChunksPerAnswer)", "Too many chunks"),
+            AnswerOutcomeKind.TooManyChunks => Problems.Status(StatusCodes.Status409Conflict, $"answer '{answerId}' has {s.Limits.MaxChunks} chunks, the most it may hold (SseCluster:Answers:MaxChunksPerAnswer, at most SseCluster:History:MaxEventsPerStream less 2)", "Too many chunks"),
             AnswerOutcomeKind.TooManyBytes => Problems.Status(StatusCodes.Status413PayloadTooLarge, $"answer '{answerId}' would pass {o.MaxBytesPerAnswer} bytes of chunk data (SseCluster:Answers:MaxBytesPerAnswer)", "The answer is too large"),
             _ => NotFound(answerId),
         };
@@ -236,7 +236,7 @@ internal static class AnswerEndpoints
             return null;
         }
 
-        var info = await s.Grains.GetGrain<IAnswerGrain>(answerId).Describe(s.Options.Value.Limits, cancellationToken);
+        var info = await s.Grains.GetGrain<IAnswerGrain>(answerId).Describe(s.Limits, cancellationToken);
         return info.Status != AnswerStatus.NotFound && info.UserId == caller.UserId ? info : null;
     }
 
@@ -315,8 +315,11 @@ internal sealed class AnswerServices(
     IStreamHistory history,
     AnswerReader reader,
     AnswerBackend backend,
-    IOptions<AnswerOptions> options)
+    IOptions<AnswerOptions> options,
+    IOptions<Grains.HistoryOptions> historyOptions)
 {
+    public AnswerLimits Limits => Options.Value.LimitsFor(historyOptions.Value);
+
     public CallerAuthenticator Authenticator { get; } = authenticator;
     public IGrainFactory Grains { get; } = grains;
     public RoutingCalls Calls { get; } = calls;

@@ -34,6 +34,12 @@ public sealed class AnswerOptions
     /// <summary>Seconds a finished answer can still be read; after that it answers 404. Default 600.</summary>
     public int RetentionSeconds { get; set; } = 600;
 
-    internal AnswerLimits Limits => new(
-        MaxChunksPerAnswer, MaxBytesPerAnswer, MaxOpenAnswersPerUser, TimeSpan.FromSeconds(TimeoutSeconds), TimeSpan.FromSeconds(RetentionSeconds));
+    /// <summary>
+    /// The limits answer grains apply. An answer's events must all fit the stream's history (its <c>answer</c> event, the
+    /// chunks and its end), so fewer chunks are allowed than configured where <c>History:MaxEventsPerStream</c> is smaller.
+    /// </summary>
+    internal AnswerLimits LimitsFor(Grains.HistoryOptions history) => new(
+        EffectiveMaxChunks(history), MaxBytesPerAnswer, MaxOpenAnswersPerUser, TimeSpan.FromSeconds(TimeoutSeconds), TimeSpan.FromSeconds(RetentionSeconds));
+
+    internal int EffectiveMaxChunks(Grains.HistoryOptions history) => Math.Max(1, Math.Min(MaxChunksPerAnswer, history.MaxEventsPerStream - 2));
 }

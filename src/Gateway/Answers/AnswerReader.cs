@@ -47,9 +47,11 @@ internal sealed partial class AnswerReader(
             while (true)
             {
                 var read = await history.ReadAsync(stream, after, ReadBatch, cancellationToken);
-                if (read.Events.Count > 0 && read.Events[0].Sequence != after + 1)
+                // A first event past the one expected, or nothing to read while the tail is elsewhere (or empty: a started
+                // answer always holds its first event): the store no longer holds what comes next — it trimmed the answer,
+                // forgot it after History:MaxAgeSeconds, or lost it. Waiting would never end.
+                if (read.Events.Count > 0 ? read.Events[0].Sequence != after + 1 : read.LastSequence != after || read.LastSequence == 0)
                 {
-                    // The store no longer holds what comes next (it lost or trimmed the answer): say so and end.
                     await WriteAsync(response, AnswerEvents.Error, AnswerEvents.ErrorData(stream.Name, "history-lost"), null, 0, cancellationToken);
                     return;
                 }
