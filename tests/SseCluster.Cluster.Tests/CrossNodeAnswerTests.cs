@@ -16,8 +16,7 @@ using SseCluster.TestSupport;
 namespace SseCluster.Cluster.Tests;
 
 /// <summary>A streamed answer asked on one node is resumed on another, with chunks written through either.</summary>
-[Collection(RedisCollections.Server)]
-public sealed class CrossNodeAnswerTests(RedisServer redis)
+public abstract class CrossNodeAnswerTests(string redisConfiguration)
 {
     private const string Secret = "cluster-answer-secret-0123456789";
 
@@ -26,7 +25,7 @@ public sealed class CrossNodeAnswerTests(RedisServer redis)
     {
         var questions = Channel.CreateUnbounded<string>();
         await using var backend = await StartBackendAsync(questions);
-        await using var cluster = await GatewayCluster.StartAsync(redis.ConnectionString, 2, new Dictionary<string, string?>
+        await using var cluster = await GatewayCluster.StartAsync(redisConfiguration, 2, new Dictionary<string, string?>
         {
             ["SseCluster:Answers:BackendUrl"] = backend.Urls.First() + "/answer",
             ["SseCluster:Answers:BackendSecret"] = Secret,
@@ -97,3 +96,9 @@ public sealed class CrossNodeAnswerTests(RedisServer redis)
         return app;
     }
 }
+
+[Collection(RedisCollections.Server)]
+public sealed class CrossNodeAnswerOnStandaloneRedis(RedisServer redis) : CrossNodeAnswerTests(redis.ConnectionString);
+
+[Collection(RedisCollections.Cluster)]
+public sealed class CrossNodeAnswerOnRedisCluster(RedisClusterServer redis) : CrossNodeAnswerTests(redis.ConnectionString);
