@@ -287,7 +287,7 @@ internal static class AnswerEndpoints
         context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
         try
         {
-            await s.Reader.RunAsync(response, stream, after, context.RequestAborted);
+            await s.Reader.RunAsync(response, stream, after, s.Limits, context.RequestAborted);
         }
         catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
         {

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using SseCluster.Contracts;
+using SseCluster.Contracts.Routing;
 using SseCluster.Gateway.Streaming;
 using SseCluster.Grains.Answers;
 using SseCluster.Grains.Storage;
@@ -19,14 +20,16 @@ internal sealed partial class AnswerReader(
     IStreamHistory history,
     StreamAttachments attachments,
     AnswerSignals signals,
+    IGrainFactory grains,
     IOptions<HeartbeatOptions> heartbeat,
     ILogger<AnswerReader> logger)
 {
     private static readonly TimeSpan Poll = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan Nudge = TimeSpan.FromSeconds(5);
     private const int ReadBatch = 256;
 
     /// <summary>Writes the events after <paramref name="after"/>; returns once the final one was written or the client left.</summary>
-    public async Task RunAsync(HttpResponse response, StreamKey stream, long after, CancellationToken cancellationToken)
+    public async Task RunAsync(HttpResponse response, StreamKey stream, long after, AnswerLimits limits, CancellationToken cancellationToken)
     {
         using var wakes = signals.Subscribe(stream);
         var attached = false;
@@ -43,6 +46,7 @@ internal sealed partial class AnswerReader(
             }
 
             var sinceWrite = Stopwatch.StartNew();
+            var sinceNudge = Stopwatch.StartNew();
             var beat = TimeSpan.FromSeconds(heartbeat.Value.IntervalSeconds);
             while (true)
             {
@@ -78,6 +82,12 @@ internal sealed partial class AnswerReader(
                     sinceWrite.Restart();
                 }
 
+                if (sinceNudge.Elapsed >= Nudge)
+                {
+                    await NudgeAsync(stream, limits, cancellationToken);
+                    sinceNudge.Restart();
+                }
+
                 await wakes.WaitAsync(Poll, cancellationToken);
             }
         }
@@ -98,6 +108,20 @@ internal sealed partial class AnswerReader(
         }
     }
 
+    // While nothing comes, the answer's grain is called now and then: if the silo that held it died, this activates it
+    // again, which re-arms its timeout, so an answer whose backend also died still ends (with error timeout).
+    private async Task NudgeAsync(StreamKey stream, AnswerLimits limits, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await grains.GetGrain<IAnswerGrain>(stream.Name).Describe(limits, cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            Log.NudgeFailed(logger, stream.ToString(), ex.Message);
+        }
+    }
+
     private static async Task WriteAsync(HttpResponse response, string? eventType, string data, long? sequence, int epoch, CancellationToken cancellationToken)
     {
         var writer = response.BodyWriter;
@@ -114,6 +138,9 @@ internal sealed partial class AnswerReader(
     {
         [LoggerMessage(310, LogLevel.Warning, "Answer stream {Stream}: live wake-ups unavailable ({Reason}); the reader polls the store")]
         public static partial void NotAttached(ILogger logger, string stream, string reason);
+
+        [LoggerMessage(311, LogLevel.Debug, "Answer stream {Stream}: its grain could not be reached ({Reason}); trying again later")]
+        public static partial void NudgeFailed(ILogger logger, string stream, string reason);
     }
 }
 
