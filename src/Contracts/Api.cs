@@ -35,6 +35,22 @@ public sealed class TopicPublishRequest
     public JsonElement Data { get; set; }
 }
 
+/// <summary><c>POST /sse/answers/{answerId}/chunks</c>.</summary>
+public sealed class AnswerChunkRequest
+{
+    public JsonElement Data { get; set; }
+    public string? EventType { get; set; }
+}
+
+/// <summary><c>POST /sse/answers/{answerId}/fail</c> (the body is optional).</summary>
+public sealed class AnswerFailRequest
+{
+    public string? Reason { get; set; }
+}
+
+/// <summary>The 202 answer of the chunk, complete and fail endpoints: where the event was stored in the answer's stream.</summary>
+public sealed record AnswerEventResponse(string AnswerId, long Sequence);
+
 /// <summary><c>POST /sse/users/{userId}/disconnect</c>.</summary>
 public sealed class DisconnectRequest
 {
@@ -124,6 +140,10 @@ public sealed record DashboardSession(string Url, DateTimeOffset ExpiresAt);
     AllowTrailingCommas = false,
     ReadCommentHandling = JsonCommentHandling.Disallow)]
 [JsonSerializable(typeof(SendRequest))]
+[JsonSerializable(typeof(AnswerChunkRequest))]
+[JsonSerializable(typeof(AnswerFailRequest))]
+[JsonSerializable(typeof(AnswerEventResponse))]
+[JsonSerializable(typeof(System.Text.Json.Nodes.JsonObject))]
 [JsonSerializable(typeof(BroadcastRequest))]
 [JsonSerializable(typeof(TopicPublishRequest))]
 [JsonSerializable(typeof(DisconnectRequest))]

@@ -26,11 +26,19 @@ public static class Identifiers
     public const string TopicRule = NameRule;
     public const string EventTypeRule = "1-64 characters from A-Z a-z 0-9 _ . : -";
 
+    public const int MaxAnswerIdLength = 64;
+
+    /// <summary>The rule of answer ids (the gateway makes them: 22 characters of URL-safe base64).</summary>
+    public const string AnswerIdRule = "1-64 characters from A-Z a-z 0-9 _ -";
+
     /// <summary>The event type sent without an <c>event:</c> line.</summary>
     public const string DefaultEventType = "message";
 
     private static readonly SearchValues<char> NameChars =
         SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~:@|-");
+
+    private static readonly SearchValues<char> AnswerIdChars =
+        SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-");
 
     private static readonly SearchValues<char> EventTypeChars =
         SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:-");
@@ -47,6 +55,10 @@ public static class Identifiers
 
     /// <summary>True for a topic name every endpoint can address: <see cref="NameRule"/>.</summary>
     public static bool IsValidTopic(string? value) => IsValidName(value, MaxTopicLength);
+
+    /// <summary>True for a valid answer id: <see cref="AnswerIdRule"/>.</summary>
+    public static bool IsValidAnswerId(string? value) =>
+        !string.IsNullOrEmpty(value) && value.Length <= MaxAnswerIdLength && !value.AsSpan().ContainsAnyExcept(AnswerIdChars);
 
     /// <summary>True for a syntactically valid event type (reserved names included).</summary>
     public static bool IsValidEventType(string? value) =>

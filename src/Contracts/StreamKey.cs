@@ -11,6 +11,8 @@ public enum StreamKind : byte
     Topic,
     /// <summary>Events broadcast to everyone (optionally filtered by user).</summary>
     Broadcast,
+    /// <summary>The chunks of one streamed answer, read by the user who asked.</summary>
+    Answer,
 }
 
 /// <summary>
@@ -63,6 +65,17 @@ public readonly record struct StreamKey
         return new StreamKey(StreamKind.Topic, topic);
     }
 
+    /// <summary>The stream of one answer. Throws if <paramref name="answerId"/> is not a valid answer id.</summary>
+    public static StreamKey ForAnswer(string answerId)
+    {
+        if (!Identifiers.IsValidAnswerId(answerId))
+        {
+            throw new ArgumentException($"'{answerId}' is not a valid answer id: {Identifiers.AnswerIdRule}", nameof(answerId));
+        }
+
+        return new StreamKey(StreamKind.Answer, answerId);
+    }
+
     /// <summary>Parses the text form produced by <see cref="ToString"/>.</summary>
     public static bool TryParse(string? text, out StreamKey key)
     {
@@ -90,14 +103,21 @@ public readonly record struct StreamKey
             return true;
         }
 
+        if (text.StartsWith("a:", StringComparison.Ordinal) && Identifiers.IsValidAnswerId(text[2..]))
+        {
+            key = new StreamKey(StreamKind.Answer, text[2..]);
+            return true;
+        }
+
         return false;
     }
 
-    /// <summary><c>u:&lt;userId&gt;</c>, <c>t:&lt;topic&gt;</c> or <c>b</c>.</summary>
+    /// <summary><c>u:&lt;userId&gt;</c>, <c>t:&lt;topic&gt;</c>, <c>a:&lt;answerId&gt;</c> or <c>b</c>.</summary>
     public override string ToString() => Kind switch
     {
         StreamKind.User => "u:" + Name,
         StreamKind.Topic => "t:" + Name,
+        StreamKind.Answer => "a:" + Name,
         _ => "b",
     };
 }

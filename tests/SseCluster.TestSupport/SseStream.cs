@@ -76,6 +76,20 @@ public sealed class SseStream : IAsyncDisposable
         return (response, new SseStream(response, await response.Content.ReadAsStreamAsync(cts.Token), retain));
     }
 
+    /// <summary>Sends <paramref name="request"/> (a POST that answers with a stream, say) and reads its stream, or returns the non-200 response.</summary>
+    public static async Task<(HttpResponseMessage Response, SseStream? Stream)> TrySendAsync(HttpClient client, HttpRequestMessage request, TimeSpan? timeout = null)
+    {
+        request.Headers.Accept.ParseAdd("text/event-stream");
+        using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(15));
+        var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cts.Token);
+        if (response.StatusCode != HttpStatusCode.OK)
+        {
+            return (response, null);
+        }
+
+        return (response, new SseStream(response, await response.Content.ReadAsStreamAsync(cts.Token), retain: true));
+    }
+
     /// <summary>Waits for the next event matching <paramref name="match"/> (others are kept in <see cref="Received"/>).</summary>
     public async Task<ReceivedEvent> WaitForAsync(Func<ReceivedEvent, bool> match, string what, TimeSpan? timeout = null)
     {

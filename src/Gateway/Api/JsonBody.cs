@@ -16,7 +16,7 @@ namespace SseCluster.Gateway.Api;
 /// </summary>
 internal static partial class JsonBody
 {
-    public static async Task<(T? Value, IResult? Problem)> ReadAsync<T>(HttpContext context, JsonTypeInfo<T> typeInfo, int maxBytes)
+    public static async Task<(T? Value, IResult? Problem)> ReadAsync<T>(HttpContext context, JsonTypeInfo<T> typeInfo, int maxBytes, string limitKey = "SseCluster:Limits:MaxPayloadBytes")
         where T : class
     {
         var request = context.Request;
@@ -27,7 +27,7 @@ internal static partial class JsonBody
 
         if (request.ContentLength > maxBytes)
         {
-            return (null, TooLarge(maxBytes));
+            return (null, TooLarge(maxBytes, limitKey));
         }
 
         var buffer = ArrayPool<byte>.Shared.Rent(Math.Min(maxBytes + 1, 16 * 1024));
@@ -40,7 +40,7 @@ internal static partial class JsonBody
                 {
                     if (buffer.Length > maxBytes)
                     {
-                        return (null, TooLarge(maxBytes));
+                        return (null, TooLarge(maxBytes, limitKey));
                     }
 
                     var larger = ArrayPool<byte>.Shared.Rent(Math.Min(buffer.Length * 2, maxBytes + 1));
@@ -60,7 +60,7 @@ internal static partial class JsonBody
                     // limit: the client's mistake, not ours, so it is answered and logged at Debug only.
                     Log.BodyUnreadable(Logger(context), ex.StatusCode, ex.Message);
                     return (null, ex.StatusCode == StatusCodes.Status413PayloadTooLarge
-                        ? TooLarge(maxBytes)
+                        ? TooLarge(maxBytes, limitKey)
                         : Problems.Field("body", "the body could not be read: it ended before its Content-Length, or its chunked encoding is broken"));
                 }
 
@@ -72,7 +72,7 @@ internal static partial class JsonBody
                 length += read;
                 if (length > maxBytes)
                 {
-                    return (null, TooLarge(maxBytes));
+                    return (null, TooLarge(maxBytes, limitKey));
                 }
             }
 
@@ -136,8 +136,8 @@ internal static partial class JsonBody
 
     private static IResult Unsupported(string message) => Problems.Field("Content-Type", message, StatusCodes.Status415UnsupportedMediaType);
 
-    private static IResult TooLarge(int maxBytes) =>
-        Problems.Status(StatusCodes.Status413PayloadTooLarge, $"the body is larger than {maxBytes} bytes (SseCluster:Limits:MaxPayloadBytes)", "Payload too large");
+    private static IResult TooLarge(int maxBytes, string limitKey) =>
+        Problems.Status(StatusCodes.Status413PayloadTooLarge, $"the body is larger than {maxBytes} bytes ({limitKey})", "Payload too large");
 
     private static ILogger Logger(HttpContext context) =>
         context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(JsonBody).FullName!);

@@ -11,6 +11,7 @@ using Orleans.Dashboard;
 using SseCluster.Client;
 using SseCluster.Contracts;
 using SseCluster.Contracts.Routing;
+using SseCluster.Gateway.Answers;
 using SseCluster.Gateway.Api;
 using SseCluster.Gateway.Auth;
 using SseCluster.Gateway.Observability;
@@ -96,6 +97,7 @@ public static class GatewayServiceCollectionExtensions
         services.AddHostedService(sp => sp.GetRequiredService<ShutdownDrain>());
         services.AddSingleton<DevTokenPolicy>();
         services.AddHostedService<StartupReport>();
+        services.AddSseClusterAnswers(configuration);
 
         var drainSeconds = int.TryParse(configuration["SseCluster:Shutdown:DrainSeconds"], out var drain) ? drain : 10;
         services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(Math.Max(drainSeconds, 0) + 10));
@@ -159,6 +161,7 @@ public static class GatewayServiceCollectionExtensions
         sse.MapPublishEndpoints();
         sse.MapAdminEndpoints();
         sse.MapTicketEndpoints();
+        sse.MapAnswerEndpoints();
 
         if (app.Services.GetRequiredService<DevTokenPolicy>().IsOn)
         {
@@ -208,6 +211,7 @@ public static class GatewayServiceCollectionExtensions
         Check<GatewayRoutingOptions>();
         Check<StreamGrainOptions>();
         Check<SseClusterOrleansOptions>();
+        Check<AnswerOptions>();
         if (services.GetRequiredService<IConfiguration>()[SseClusterIdentity.RedisConfigurationKey] is { Length: > 0 })
         {
             Check<RedisStoreOptions>();

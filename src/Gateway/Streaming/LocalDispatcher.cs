@@ -19,6 +19,7 @@ internal sealed partial class LocalDispatcher(
     StreamAttachments attachments,
     IStreamHistory history,
     GatewayMetrics metrics,
+    Answers.AnswerSignals answers,
     ILogger<LocalDispatcher> logger)
 {
     private const int FillBatch = 256;
@@ -208,6 +209,11 @@ internal sealed partial class LocalDispatcher(
                     }
                 }
 
+                break;
+            case StreamKind.Answer:
+                // Answer readers read their answer from the store themselves; they only need to know there is more.
+                answers.Notify(stream);
+                queued = 1;
                 break;
             default:
                 queued += DispatchBroadcast(payload.UserFilter, body, sequence, epoch);
