@@ -168,7 +168,8 @@ public static class ResumePosition
         return length;
     }
 
-    private static bool TryParseBase36(ReadOnlySpan<char> text, out ulong value)
+    /// <summary>Parses lowercase base 36 of at most 13 digits (every id position and epoch is written so).</summary>
+    internal static bool TryParseBase36(ReadOnlySpan<char> text, out ulong value)
     {
         value = 0;
         if (text.IsEmpty || text.Length > MaxDigits)

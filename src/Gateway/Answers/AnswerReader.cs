@@ -153,13 +153,13 @@ internal static class AnswerPosition
         sequence = 0;
         epoch = 0;
         var dash = text.IndexOf('-', StringComparison.Ordinal);
-        if (!TryParseBase36(dash >= 0 ? text.AsSpan(0, dash) : text, out var s) || s > long.MaxValue)
+        if (!ResumePosition.TryParseBase36(dash >= 0 ? text.AsSpan(0, dash) : text, out var s) || s > long.MaxValue)
         {
             return false;
         }
 
         var e = 0UL;
-        if (dash >= 0 && (!TryParseBase36(text.AsSpan(dash + 1), out e) || e is 0 or > int.MaxValue))
+        if (dash >= 0 && (!ResumePosition.TryParseBase36(text.AsSpan(dash + 1), out e) || e is 0 or > int.MaxValue))
         {
             return false;
         }
@@ -167,39 +167,6 @@ internal static class AnswerPosition
         epoch = (int)e;
 
         sequence = (long)s;
-        return true;
-    }
-
-    private static bool TryParseBase36(ReadOnlySpan<char> text, out ulong value)
-    {
-        value = 0;
-        if (text.IsEmpty || text.Length > 13)
-        {
-            return false;
-        }
-
-        foreach (var c in text)
-        {
-            var digit = c switch
-            {
-                >= '0' and <= '9' => c - '0',
-                >= 'a' and <= 'z' => c - 'a' + 10,
-                _ => -1,
-            };
-            if (digit < 0)
-            {
-                return false;
-            }
-
-            var next = value * 36 + (ulong)digit;
-            if (next < value)
-            {
-                return false;
-            }
-
-            value = next;
-        }
-
         return true;
     }
 }
