@@ -10,6 +10,7 @@ using SseCluster.Contracts.Routing;
 using SseCluster.Gateway.Api;
 using SseCluster.Gateway.Auth;
 using SseCluster.Gateway.Routing;
+using SseCluster.Gateway.Streaming;
 using SseCluster.Grains.Answers;
 using SseCluster.Grains.Storage;
 
@@ -279,12 +280,7 @@ internal static class AnswerEndpoints
     private static async Task StreamAsync(HttpContext context, AnswerServices s, StreamKey stream, long after)
     {
         var response = context.Response;
-        response.StatusCode = StatusCodes.Status200OK;
-        response.ContentType = "text/event-stream; charset=utf-8";
-        response.Headers.CacheControl = "no-cache, no-transform";
-        response.Headers["X-Accel-Buffering"] = "no";
-        response.Headers["X-Content-Type-Options"] = "nosniff";
-        context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
+        StreamConnectHandler.SetStreamHeaders(context);
         try
         {
             await s.Reader.RunAsync(response, stream, after, s.Limits, context.RequestAborted);

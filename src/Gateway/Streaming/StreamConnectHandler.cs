@@ -296,7 +296,7 @@ internal sealed partial class StreamConnectHandler(
     }
 
     // No proxy may buffer, cache, transform or compress the stream, and no browser may sniff it.
-    private static void SetStreamHeaders(HttpContext context)
+    internal static void SetStreamHeaders(HttpContext context)
     {
         var response = context.Response;
         response.StatusCode = StatusCodes.Status200OK;
