@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of SseCluster: .NET (unit, integration on real Kestrel and redis-server), and the JS client's
 # unit and browser tests when clients/js is present, and the offline validation of deploy/ (compose, Dockerfile,
-# Kubernetes manifests). Installs what it needs from Debian's packages (redis-server, haproxy, chromium,
+# Kubernetes manifests). Installs what it needs from Debian's packages (redis-server, haproxy, chromium, prometheus,
 # docker-compose) when missing, once (scripts/lib.sh: the scripts it runs do not try again), and
 # builds the solution once (clients/js/e2e.sh does not rebuild the gateway). Ends with one line: "N passed, N failed".
 set -uo pipefail
