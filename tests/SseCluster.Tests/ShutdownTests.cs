@@ -33,7 +33,32 @@ public sealed partial class ShutdownTests
         var stopping = gateway.App.StopAsync();
         var closedAt = new List<DateTime>();
         using var probe = gateway.CreateClient();
-        var sawNotReady = false;
+        probe.Timeout = TimeSpan.FromSeconds(2);
+
+        // /readyz is probed all through the drain, not once per close: on a busy machine a single probe can fall
+        // between the last wave and the listener closing.
+        using var drained = new CancellationTokenSource();
+        var notReadySeen = Task.Run(async () =>
+        {
+            while (!drained.IsCancellationRequested)
+            {
+                try
+                {
+                    using var ready = await probe.GetAsync("/readyz", drained.Token);
+                    if (ready.StatusCode == HttpStatusCode.ServiceUnavailable)
+                    {
+                        return true;
+                    }
+                }
+                catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+                {
+                }
+
+                await Task.Delay(20, CancellationToken.None);
+            }
+
+            return false;
+        });
         foreach (var (_, stream) in streams)
         {
             var closeEvent = await stream.WaitForAsync("close", TimeSpan.FromSeconds(10));
@@ -41,20 +66,11 @@ public sealed partial class ShutdownTests
             Assert.Equal("shutdown", close.GetProperty("reason").GetString());
             Assert.True(close.GetProperty("reconnect").GetBoolean());
             closedAt.Add(closeEvent.ReceivedAt);
-            if (!sawNotReady)
-            {
-                try
-                {
-                    sawNotReady = (await probe.GetAsync("/readyz")).StatusCode == HttpStatusCode.ServiceUnavailable;
-                }
-                catch (HttpRequestException)
-                {
-                }
-            }
-
             await stream.Ended.WaitAsync(TimeSpan.FromSeconds(5));
         }
 
+        await drained.CancelAsync();
+        var sawNotReady = await notReadySeen.WaitAsync(TimeSpan.FromSeconds(10));
         await stopping.WaitAsync(TimeSpan.FromSeconds(20));
         // The checkpoint keeps the position: nothing was published since, so it is the id seen before.
         Assert.Equal(idBefore, streams[0].Stream.LastEventId);
