@@ -61,7 +61,7 @@ internal sealed class GatewayOutbox(SiloAddress gateway, IGatewayEndpoint endpoi
                 }
 
                 int[]? counts;
-                using (SseClusterTracing.StartDelivery(stream.ToString(), Gateway.ToString(), batch.Select(e => e.Tracker.Trace), batch.Count))
+                using (SseClusterTracing.StartDelivery(stream, Gateway, batch, batch.Count))
                 {
                     // The span is current during the call: Orleans carries it to an observer, Task.Run to the co-hosted gateway.
                     counts = await deliver(this, new LiveDelivery(stream, epoch, batch.ConvertAll(e => e.Event)));

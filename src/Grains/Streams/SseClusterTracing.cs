@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using Orleans.Runtime;
+using SseCluster.Contracts;
+using SseCluster.Contracts.Routing;
 
 namespace SseCluster.Grains.Streams;
 
@@ -27,22 +29,23 @@ public static class SseClusterTracing
     /// Starts the span of one delivery call: child of the first publish in the batch that had a trace, linked to the
     /// others (a call carries whatever queued up, possibly from several publishes).
     /// </summary>
-    internal static Activity? StartDelivery(string stream, string gateway, IEnumerable<ActivityContext> publishes, int events)
+    /// Nothing is formatted or allocated while nobody listens: this runs for every delivery call.
+    internal static Activity? StartDelivery(StreamKey stream, SiloAddress gateway, List<(StoredEvent Tracker, LiveEvent Event)> batch, int events)
     {
         if (!Source.HasListeners())
         {
             return null;
         }
 
-        var traced = publishes.Where(c => c != default).Distinct().ToList();
+        var traced = batch.Select(e => e.Tracker.Trace).Where(c => c != default).Distinct().ToList();
         var parent = traced.Count > 0 ? traced[0] : default;
         var links = traced.Skip(1).Select(c => new ActivityLink(c));
 
         // No traced publish: a root span, not a child of whatever happened to be current when the send loop began.
         Activity.Current = null;
         var activity = Source.StartActivity(DeliverSpan, ActivityKind.Client, parent, links: links);
-        activity?.SetTag("sse.stream", stream);
-        activity?.SetTag("sse.gateway", gateway);
+        activity?.SetTag("sse.stream", stream.ToString());
+        activity?.SetTag("sse.gateway", gateway.ToString());
         activity?.SetTag("sse.events", events);
         return activity;
     }
