@@ -99,6 +99,14 @@ if [ -f deploy/validate.sh ]; then
   count_line "$results/deploy-validate.log"
 fi
 
+# Repeats every failure right above the total, so the end of a long run names what failed and why.
+recap=$(for log in "$results"/*.Tests.log; do
+  [ -f "$log" ] && grep -E -A6 '^\s+Failed [A-Za-z]' "$log" | grep -v -E '^\s+at |^--$' | head -n 60
+done)
+if [ -n "$recap" ]; then
+  echo "== failures"
+  echo "$recap"
+fi
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
   failed=1 # a step failed without a counted test failure: never report green
 fi
