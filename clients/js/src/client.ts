@@ -1,4 +1,8 @@
+import { AnswerRun } from './answers.js';
+import type { Answer, StreamAnswerOptions } from './answers.js';
 import { Backoff } from './backoff.js';
+import { decodeData } from './decode.js';
+import { safeCall } from './safe-call.js';
 import type { ParsedEvent } from './parser.js';
 import { RecentIds } from './recent-ids.js';
 import type { Scheduler } from './timers.js';
@@ -62,6 +66,8 @@ interface Subscription {
  * client.connect();
  * ```
  */
+export { decodeData };
+
 export class SseClient {
   private readonly options: SseClientOptions;
   private readonly urls: GatewayUrls;
@@ -213,6 +219,28 @@ export class SseClient {
 
   off<K extends keyof SseClientEvents>(event: K, listener: SseClientEvents[K]): void {
     (this.listeners[event] as Set<SseClientEvents[K]>).delete(listener);
+  }
+
+  /**
+   * Asks a question and reads its streamed answer: `POST <base>/sse/answers` with `body` as
+   * JSON, with this client's credentials (`getToken` as a bearer header, cookies per
+   * `withCredentials`) and headers. Needs neither `connect()` nor the `fetch` transport.
+   *
+   * Calls `onChunk` once per chunk, in order. When the stream breaks before `done` (network
+   * error, reset, a response that ends early, silent for 2.5 × `heartbeatSeconds`), it
+   * resumes with `GET <base>/sse/answers/{answerId}` and `Last-Event-ID` after this client's
+   * backoff, on whichever gateway answers, and never hands over a chunk twice. Resolves with
+   * the whole answer at `done`. Rejects with an `AnswerError` on the answer's `error` event
+   * (`reason`), on a refused request (`status`, `problem`: 4xx, and any non-2xx to the POST,
+   * which is never repeated), and when resuming keeps failing; with an `AbortError` when
+   * `signal` aborts (no request is made after that).
+   */
+  streamAnswer(body: unknown, options: StreamAnswerOptions = {}): Promise<Answer> {
+    return new AnswerRun(
+      { baseUrl: this.urls.baseUrl, options: this.options, fetch: this.resolveFetch(), scheduler: this.scheduler },
+      body,
+      options,
+    ).start();
   }
 
   // ---- connection life ---------------------------------------------------------------
@@ -528,30 +556,15 @@ export class SseClient {
   }
 }
 
-/** `raw` parsed as JSON, or `raw` itself when it is not JSON. */
-export function decodeData(raw: string): unknown {
-  if (raw === '') return raw;
-  try {
-    return JSON.parse(raw);
-  } catch {
-    return raw;
-  }
-}
-
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** Runs a subscriber; its exception is reported like an event listener's, without stopping the others. */
-function safeCall(action: () => void): void {
-  try {
-    action();
-  } catch (error) {
-    const report = (globalThis as { reportError?: (error: unknown) => void }).reportError;
-    if (typeof report === 'function') report(error);
-    else
-      setTimeout(() => {
-        throw error;
-      }, 0);
-  }
+
+/**
+ * `streamAnswer` without a client of your own: `options` holds the client's options (`url`,
+ * `getToken`, …) and the answer's (`onChunk`, `signal`, …). See `SseClient.streamAnswer`.
+ */
+export function streamAnswer(body: unknown, options: SseClientOptions & StreamAnswerOptions): Promise<Answer> {
+  return new SseClient(options).streamAnswer(body, options);
 }

@@ -1,4 +1,4 @@
-import type { FetchLike, TransportEnd } from './types.js';
+import type { FetchLike, ProblemDetails, TransportEnd } from './types.js';
 import { SseClientError } from './types.js';
 
 /** What a stream (or ticket) response's status means for the client. */
@@ -12,15 +12,45 @@ export function classifyStatus(status: number): StatusVerdict {
   return 'fatal';
 }
 
-/** Maps a non-OK status to how the transport ends. */
-export function endForStatus(status: number, what: string): TransportEnd {
+/** Maps a non-OK status (and its problem+json body, if any) to how the transport ends. */
+export function endForStatus(status: number, what: string, problem?: ProblemDetails): TransportEnd {
+  const why = problem ? problemSummary(problem) : '';
+  const message = `${what} answered HTTP ${status}${why ? ': ' + why : ''}`;
   switch (classifyStatus(status)) {
     case 'stop':
       return { kind: 'stop', status };
     case 'retry':
-      return { kind: 'retry', error: new SseClientError(`${what} answered HTTP ${status}`, status) };
+      return { kind: 'retry', error: new SseClientError(message, status, problem) };
     default:
-      return { kind: 'fatal', error: new SseClientError(`${what} answered HTTP ${status}`, status) };
+      return { kind: 'fatal', error: new SseClientError(message, status, problem) };
+  }
+}
+
+/** The problem's detail (else its title), with its per-field messages. */
+export function problemSummary(problem: ProblemDetails): string {
+  const fields = problem.errors && typeof problem.errors === 'object' ? Object.values(problem.errors).flat().join('; ') : '';
+  return [problem.detail ?? problem.title, fields].filter((part) => typeof part === 'string' && part !== '').join(' · ');
+}
+
+/** How much of an error body is read to find its problem+json (a gateway's problems are small). */
+const MAX_PROBLEM_CHARS = 16 * 1024;
+
+/**
+ * Reads an error response's `application/problem+json` (or JSON) body; undefined for any
+ * other body, which is cancelled unread. Never throws.
+ */
+export async function readProblem(response: Response): Promise<ProblemDetails | undefined> {
+  const contentType = response.headers.get('content-type') ?? '';
+  if (!/\bjson\b/i.test(contentType)) {
+    void response.body?.cancel().catch(() => undefined);
+    return undefined;
+  }
+  try {
+    const text = await response.text();
+    const parsed = JSON.parse(text.length > MAX_PROBLEM_CHARS ? '' : text) as unknown;
+    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as ProblemDetails) : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -1,4 +1,6 @@
-export { SseClient, decodeData } from './client.js';
+export { SseClient, decodeData, streamAnswer } from './client.js';
+export { AnswerError, ANSWERS_PATH, DEFAULT_MAX_RESUME_ATTEMPTS } from './answers.js';
+export type { Answer, AnswerChunk, AnswerState, StreamAnswerOptions } from './answers.js';
 export type { SseClientEvents, SseClientSnapshot } from './client.js';
 export { SseParser } from './parser.js';
 export type { ParsedEvent, SseParserCallbacks } from './parser.js';
@@ -16,6 +18,7 @@ export type {
   EventSourceConstructor,
   EventSourceLike,
   FetchLike,
+  ProblemDetails,
   ResetData,
   SseClientOptions,
   SseEvent,

@@ -9,6 +9,7 @@
  * const { isConnected, connectionId } = useSSE();          // the provider's connection
  * const own = useSSE({ url, topics: ['room-7'] });         // or one of this component's own
  * useSSEEvent('notice', (e) => toast(e.data.title));
+ * const { ask, text, status } = useAnswer();               // a streamed answer, on the provider's client
  * ```
  */
 import {
@@ -19,9 +20,11 @@ import {
   useEffect,
   useMemo,
   useRef,
+  useState,
   useSyncExternalStore,
 } from 'react';
 import type { ReactNode } from 'react';
+import type { Answer, AnswerChunk } from './answers.js';
 import { SseClient } from './client.js';
 import type { SseClientSnapshot } from './client.js';
 import type { ConnectionState, SseClientError, SseClientOptions, SseEventHandler } from './types.js';
@@ -223,5 +226,126 @@ export function useSSEEvents(handlers: Record<string, SseEventHandler<any> | und
   }, [client, types]);
 }
 
+/** Where `useAnswer` is: `idle` until asked, then as `streamAnswer` reports, then how it ended. */
+export type AnswerStatus = 'idle' | 'asking' | 'streaming' | 'resuming' | 'done' | 'error' | 'cancelled';
+
+export interface UseAnswerResult {
+  /**
+   * Asks a question (`body`, sent as JSON), cancelling an answer still streaming. Resolves
+   * with the whole answer, or undefined when it did not finish (see `status` and `error`);
+   * it never rejects.
+   */
+  ask: (body: unknown) => Promise<Answer | undefined>;
+  /** Stops the answer that is streaming (status `cancelled`); nothing more is requested. */
+  cancel: () => void;
+  /** The string data of the chunks so far, concatenated. */
+  text: string;
+  /** The chunks so far, each once, in order. */
+  chunks: readonly AnswerChunk[];
+  status: AnswerStatus;
+  /** Why the last answer failed (an `AnswerError`: `reason`, `status`, `problem`), else null. */
+  error: Error | null;
+  /** The answer's id once the gateway named it, else null. */
+  answerId: string | null;
+}
+
+interface AnswerView {
+  status: AnswerStatus;
+  text: string;
+  chunks: readonly AnswerChunk[];
+  error: Error | null;
+  answerId: string | null;
+}
+
+const IDLE_ANSWER: AnswerView = { status: 'idle', text: '', chunks: [], error: null, answerId: null };
+
+/** Where `useAnswer` asks: a client, a `useSSE()` result, client options of its own, or (none) the provider's client. */
+export type AnswerSource = SseClient | SSEContextValue | UseSSEOptions | undefined;
+
+/**
+ * One streamed answer at a time (`client.streamAnswer`), as React state: `text` and `chunks`
+ * grow as the answer streams, `status` follows it (`asking`, `streaming`, `resuming` after a
+ * break, then `done`, `error` or `cancelled`). Uses the provider's client, or `source`: a
+ * client, a `useSSE(options)` result, or client options (a client of its own, never
+ * connected: asking needs no connection). Unmounting cancels the answer.
+ *
+ * ```tsx
+ * const { ask, text, status, error, cancel } = useAnswer();
+ * <button onClick={() => ask({ question })}>Ask</button> <pre>{text}</pre>
+ * ```
+ */
+export function useAnswer(source?: AnswerSource): UseAnswerResult {
+  const shared = useContext(SSEContext);
+  const ownOptions = source !== undefined && !(source instanceof SseClient) && !isContextValue(source) ? source : undefined;
+  const latest = useRef(ownOptions);
+  latest.current = ownOptions;
+  const key = ownOptions ? connectionKey(ownOptions) : null;
+  const own = useMemo(() => (key === null ? null : createClient(latest as { current: SSEProviderProps })), [key]);
+  const client = source instanceof SseClient ? source : isContextValue(source) ? source.client : own ?? shared;
+  if (!client) throw new Error('useAnswer() needs an <SSEProvider> above it, a client, or client options');
+
+  const [view, setView] = useState<AnswerView>(IDLE_ANSWER);
+  // The answer in flight: its controller also tells a late callback of an older answer apart.
+  const current = useRef<AbortController | null>(null);
+  const mounted = useRef(false);
+  useEffect(() => {
+    mounted.current = true;
+    return () => {
+      mounted.current = false;
+      current.current?.abort();
+      current.current = null;
+    };
+  }, []);
+
+  const ask = useCallback(
+    async (body: unknown): Promise<Answer | undefined> => {
+      current.current?.abort();
+      const controller = new AbortController();
+      current.current = controller;
+      const update = (change: (view: AnswerView) => AnswerView) => {
+        if (mounted.current && current.current === controller) setView(change);
+      };
+      update(() => ({ ...IDLE_ANSWER, status: 'asking' }));
+      try {
+        const answer = await client.streamAnswer(body, {
+          signal: controller.signal,
+          onAnswer: ({ answerId }) => update((v) => ({ ...v, answerId })),
+          onState: (status) => update((v) => ({ ...v, status })),
+          onChunk: (chunk) =>
+            update((v) => ({
+              ...v,
+              text: typeof chunk.data === 'string' ? v.text + chunk.data : v.text,
+              chunks: [...v.chunks, chunk],
+            })),
+        });
+        update((v) => ({ ...v, status: 'done', text: answer.text, chunks: answer.chunks, answerId: answer.answerId }));
+        return answer;
+      } catch (error) {
+        if (controller.signal.aborted) {
+          update((v) => ({ ...v, status: 'cancelled' }));
+        } else {
+          update((v) => ({ ...v, status: 'error', error: error instanceof Error ? error : new Error(String(error)) }));
+        }
+        return undefined;
+      } finally {
+        if (current.current === controller) current.current = null;
+      }
+    },
+    [client],
+  );
+
+  const cancel = useCallback(() => {
+    // The aborted answer's own catch marks it cancelled.
+    current.current?.abort();
+  }, []);
+
+  return useMemo(() => ({ ...view, ask, cancel }), [view, ask, cancel]);
+}
+
+function isContextValue(source: AnswerSource): source is SSEContextValue {
+  return typeof source === 'object' && source !== null && !(source instanceof SseClient) && (source as SSEContextValue).client instanceof SseClient;
+}
+
 export { SseClient };
+export type { Answer, AnswerChunk } from './answers.js';
 export type { ConnectionState, SseClientOptions, SseEvent, SseEventHandler } from './types.js';

@@ -158,12 +158,26 @@ export type TransportEnd =
   /** a status retrying cannot fix (401, 403, 400, wrong content type …) */
   | { kind: 'fatal'; error: SseClientError };
 
+/** An RFC 7807 `application/problem+json` body, as the gateway answers errors. */
+export interface ProblemDetails {
+  type?: string;
+  title?: string;
+  status?: number;
+  detail?: string;
+  instance?: string;
+  /** Per-field messages, when the problem names bad fields. */
+  errors?: Record<string, string[]>;
+  [extension: string]: unknown;
+}
+
 /** An error the client surfaces (state `error`, `client.error`, `on('error')`). */
 export class SseClientError extends Error {
   constructor(
     message: string,
     /** The HTTP status, when the error came from a response. */
     readonly status?: number,
+    /** The response's problem+json body, when it had one. */
+    readonly problem?: ProblemDetails,
   ) {
     super(message);
     this.name = 'SseClientError';

@@ -4,8 +4,8 @@ import { act, createElement, StrictMode, useState } from 'react';
 import type { ReactNode } from 'react';
 import { createRoot } from 'react-dom/client';
 import type { Root } from 'react-dom/client';
-import { SSEProvider, useSSE, useSSEContext, useSSEEvent, useSSEEvents } from '../src/react.js';
-import type { SSEContextValue } from '../src/react.js';
+import { SSEProvider, useAnswer, useSSE, useSSEContext, useSSEEvent, useSSEEvents } from '../src/react.js';
+import type { SSEContextValue, UseAnswerResult } from '../src/react.js';
 import type { SseEvent } from '../src/types.js';
 import { FakeFetch, ManualScheduler, WELCOME, flush } from './helpers.js';
 
@@ -178,5 +178,86 @@ describe('React bindings', () => {
     } finally {
       window.removeEventListener('error', onError);
     }
+  });
+
+  it('useAnswer streams an answer into state, resumes after a cut, and cancels', async () => {
+    const server = new FakeFetch();
+    const scheduler = new ManualScheduler();
+    let api: UseAnswerResult | undefined;
+    function Chat() {
+      api = useAnswer({ url: 'http://gateway.test', getToken: () => 'jwt', fetch: server.fetch, scheduler, random: () => 0 });
+      return createElement('output', null, `${api.status}|${api.answerId ?? '-'}|${api.text}`);
+    }
+    render(createElement(StrictMode, null, createElement(Chat)));
+    expect(container!.textContent).toBe('idle|-|');
+
+    const first = server.stream();
+    let finished: Promise<unknown> | undefined;
+    act(() => {
+      finished = api!.ask({ question: 'Why?' });
+    });
+    expect(container!.textContent).toBe('asking|-|');
+    await settle();
+    expect(server.calls[0]!.init.method).toBe('POST');
+    expect(server.calls[0]!.init.body).toBe('{"question":"Why?"}');
+    first.write('event: answer\nid: 1-e\ndata: {"answerId":"A7","userId":"u"}\n\nid: 2-e\nevent: chunk\ndata: "Hel"\n\n');
+    await settle();
+    expect(container!.textContent).toBe('streaming|A7|Hel');
+
+    // Cut mid-answer: the hook shows resuming, then the rest arrives once.
+    first.fail();
+    await settle();
+    expect(container!.textContent).toBe('resuming|A7|Hel');
+    const second = server.stream();
+    act(() => scheduler.runNext());
+    await settle();
+    expect(server.calls[1]!.url).toBe('http://gateway.test/sse/answers/A7');
+    expect(server.calls[1]!.headers['last-event-id']).toBe('2-e');
+    second.write('id: 2-e\nevent: chunk\ndata: "Hel"\n\nid: 3-e\nevent: chunk\ndata: "lo"\n\nid: 4-e\nevent: done\ndata: {"answerId":"A7"}\n\n');
+    await settle();
+    expect(container!.textContent).toBe('done|A7|Hello');
+    expect(api!.chunks.map((c) => c.id)).toEqual(['2-e', '3-e']);
+    expect(api!.error).toBeNull();
+    await act(async () => {
+      expect(((await finished) as { text: string }).text).toBe('Hello');
+    });
+
+    // A second question: cancelled mid-answer, nothing more is requested.
+    const third = server.stream();
+    act(() => void api!.ask({ question: 'And?' }));
+    await settle();
+    third.write('event: answer\nid: 1-e\ndata: {"answerId":"A8","userId":"u"}\n\nid: 2-e\nevent: chunk\ndata: "Par"\n\n');
+    await settle();
+    expect(container!.textContent).toBe('streaming|A8|Par');
+    act(() => api!.cancel());
+    await settle();
+    expect(container!.textContent).toBe('cancelled|A8|Par');
+    expect((server.calls[2]!.init.signal as AbortSignal).aborted).toBe(true);
+    expect(scheduler.pending).toEqual([]);
+    expect(server.calls).toHaveLength(3);
+  });
+
+  it("useAnswer asks on the provider's client and shows the gateway's refusal", async () => {
+    const server = new FakeFetch();
+    server.streamReplies.push(
+      new Response(JSON.stringify({ title: 'Service unavailable', status: 503, detail: 'streamed answers are off: SseCluster:Answers:BackendUrl is not set' }), {
+        status: 503,
+        headers: { 'content-type': 'application/problem+json' },
+      }),
+    );
+    let api: UseAnswerResult | undefined;
+    function Chat() {
+      api = useAnswer();
+      return createElement('output', null, `${api.status}|${(api.error as { status?: number } | null)?.status ?? '-'}`);
+    }
+    render(createElement(SSEProvider, { url: 'http://gateway.test', fetch: server.fetch, autoConnect: false }, createElement(Chat)));
+    let result: unknown = 'pending';
+    await act(async () => {
+      result = await api!.ask({ question: 'Hi' });
+    });
+    expect(result).toBeUndefined();
+    expect(container!.textContent).toBe('error|503');
+    expect(api!.error?.message).toMatch(/BackendUrl is not set/);
+    expect(server.calls.map((c) => c.url)).toEqual(['http://gateway.test/sse/answers']);
   });
 });

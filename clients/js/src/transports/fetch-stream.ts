@@ -1,5 +1,5 @@
 import { SseParser } from '../parser.js';
-import { asError, endForStatus, isAbortError, resolveToken } from '../http.js';
+import { asError, endForStatus, isAbortError, readProblem, resolveToken } from '../http.js';
 import { withQuery } from '../urls.js';
 import type { SseClientOptions, TransportEnd } from '../types.js';
 import { SseClientError } from '../types.js';
@@ -84,8 +84,11 @@ export class FetchStreamTransport implements Transport {
     }
 
     if (!response.ok || response.status === 204) {
-      void response.body?.cancel().catch(() => undefined);
-      this.end(endForStatus(response.status, 'the stream'));
+      // The gateway's refusals are problem+json naming the reason: keep it for the error.
+      const problem = response.status === 204 ? undefined : await readProblem(response);
+      if (response.status === 204) void response.body?.cancel().catch(() => undefined);
+      if (this.closed) return;
+      this.end(endForStatus(response.status, 'the stream', problem));
       return;
     }
     const contentType = response.headers.get('content-type') ?? '';

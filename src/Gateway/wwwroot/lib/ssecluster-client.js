@@ -57,58 +57,23 @@ function positiveOr(value, fallback) {
   return typeof value === "number" && Number.isFinite(value) && value > 0 ? value : fallback;
 }
 
-// dist/recent-ids.js
-var RecentIds = class {
-  constructor(capacity = 512) {
-    this.capacity = capacity;
-    this.ids = /* @__PURE__ */ new Set();
-    this.order = [];
-    this.next = 0;
-    if (!Number.isInteger(capacity) || capacity < 1)
-      throw new RangeError("capacity must be a positive integer");
+// dist/decode.js
+function decodeData(raw) {
+  if (raw === "")
+    return raw;
+  try {
+    return JSON.parse(raw);
+  } catch {
+    return raw;
   }
-  get size() {
-    return this.ids.size;
-  }
-  has(id) {
-    return this.ids.has(id);
-  }
-  /**
-   * Records an id. Returns false when it was already among the recent ids (a duplicate),
-   * true when it is new. The oldest id is forgotten when the set is full.
-   */
-  add(id) {
-    if (this.ids.has(id))
-      return false;
-    if (this.order.length < this.capacity) {
-      this.order.push(id);
-    } else {
-      this.ids.delete(this.order[this.next]);
-      this.order[this.next] = id;
-      this.next = (this.next + 1) % this.capacity;
-    }
-    this.ids.add(id);
-    return true;
-  }
-  clear() {
-    this.ids.clear();
-    this.order.length = 0;
-    this.next = 0;
-  }
-};
-
-// dist/timers.js
-var defaultScheduler = {
-  now: () => Date.now(),
-  setTimeout: (callback, milliseconds) => globalThis.setTimeout(callback, milliseconds),
-  clearTimeout: (handle) => globalThis.clearTimeout(handle)
-};
+}
 
 // dist/types.js
 var SseClientError = class extends Error {
-  constructor(message, status) {
+  constructor(message, status, problem) {
     super(message);
     this.status = status;
+    this.problem = problem;
     this.name = "SseClientError";
   }
 };
@@ -123,14 +88,35 @@ function classifyStatus(status) {
     return "retry";
   return "fatal";
 }
-function endForStatus(status, what) {
+function endForStatus(status, what, problem) {
+  const why = problem ? problemSummary(problem) : "";
+  const message = `${what} answered HTTP ${status}${why ? ": " + why : ""}`;
   switch (classifyStatus(status)) {
     case "stop":
       return { kind: "stop", status };
     case "retry":
-      return { kind: "retry", error: new SseClientError(`${what} answered HTTP ${status}`, status) };
+      return { kind: "retry", error: new SseClientError(message, status, problem) };
     default:
-      return { kind: "fatal", error: new SseClientError(`${what} answered HTTP ${status}`, status) };
+      return { kind: "fatal", error: new SseClientError(message, status, problem) };
+  }
+}
+function problemSummary(problem) {
+  const fields = problem.errors && typeof problem.errors === "object" ? Object.values(problem.errors).flat().join("; ") : "";
+  return [problem.detail ?? problem.title, fields].filter((part) => typeof part === "string" && part !== "").join(" \xB7 ");
+}
+var MAX_PROBLEM_CHARS = 16 * 1024;
+async function readProblem(response) {
+  const contentType = response.headers.get("content-type") ?? "";
+  if (!/\bjson\b/i.test(contentType)) {
+    void response.body?.cancel().catch(() => void 0);
+    return void 0;
+  }
+  try {
+    const text = await response.text();
+    const parsed = JSON.parse(text.length > MAX_PROBLEM_CHARS ? "" : text);
+    return typeof parsed === "object" && parsed !== null && !Array.isArray(parsed) ? parsed : void 0;
+  } catch {
+    return void 0;
   }
 }
 async function resolveToken(getToken) {
@@ -163,6 +149,174 @@ async function fetchTicket(fetchFn, ticketUrl, token, headers, withCredentials, 
   }
   return { ticket: body.ticket };
 }
+
+// dist/safe-call.js
+function safeCall(action) {
+  try {
+    action();
+  } catch (error) {
+    const report = globalThis.reportError;
+    if (typeof report === "function")
+      report(error);
+    else
+      setTimeout(() => {
+        throw error;
+      }, 0);
+  }
+}
+
+// dist/parser.js
+var LF = 10;
+var CR = 13;
+var SseParser = class {
+  /**
+   * @param callbacks what to call as the stream is interpreted
+   * @param initialLastEventId the last event id already known (e.g. when resuming)
+   */
+  constructor(callbacks = {}, initialLastEventId = "") {
+    this.callbacks = callbacks;
+    this.buffer = "";
+    this.sawCarriageReturn = false;
+    this.bomChecked = false;
+    this.data = "";
+    this.hasData = false;
+    this.eventType = "";
+    this.idSetInEvent = false;
+    this.idBuffer = initialLastEventId;
+    this.lastEventIdValue = initialLastEventId;
+  }
+  /** The stream's last event id string as of the last dispatch point. */
+  get lastEventId() {
+    return this.lastEventIdValue;
+  }
+  /** Interprets the next piece of decoded text. */
+  feed(chunk) {
+    if (chunk.length === 0)
+      return;
+    if (!this.bomChecked) {
+      this.bomChecked = true;
+      if (chunk.charCodeAt(0) === 65279)
+        chunk = chunk.slice(1);
+      if (chunk.length === 0)
+        return;
+    }
+    let start = 0;
+    if (this.sawCarriageReturn) {
+      this.sawCarriageReturn = false;
+      if (chunk.charCodeAt(0) === LF)
+        start = 1;
+    }
+    let text = start === 0 ? chunk : chunk.slice(start);
+    if (this.buffer.length > 0) {
+      text = this.buffer + text;
+      this.buffer = "";
+    }
+    let lineStart = 0;
+    const length = text.length;
+    for (let i = 0; i < length; i++) {
+      const code = text.charCodeAt(i);
+      if (code !== LF && code !== CR)
+        continue;
+      this.processLine(text.slice(lineStart, i));
+      if (code === CR) {
+        if (i + 1 < length) {
+          if (text.charCodeAt(i + 1) === LF)
+            i++;
+        } else {
+          this.sawCarriageReturn = true;
+        }
+      }
+      lineStart = i + 1;
+    }
+    if (lineStart < length)
+      this.buffer = text.slice(lineStart);
+  }
+  /**
+   * Ends the stream. Per the specification an incomplete event (no blank line after it)
+   * is discarded; the partial line is dropped too.
+   */
+  end() {
+    this.buffer = "";
+    this.sawCarriageReturn = false;
+    this.resetEvent();
+  }
+  /** Clears everything but the last event id, for a new connection. */
+  reset(lastEventId = this.lastEventIdValue) {
+    this.end();
+    this.bomChecked = false;
+    this.idBuffer = lastEventId;
+    this.lastEventIdValue = lastEventId;
+  }
+  processLine(line) {
+    if (line.length === 0) {
+      this.dispatch();
+      return;
+    }
+    const colon = line.indexOf(":");
+    if (colon === 0) {
+      this.callbacks.onComment?.(line.slice(1));
+      return;
+    }
+    let field;
+    let value;
+    if (colon > 0) {
+      field = line.slice(0, colon);
+      value = line.charCodeAt(colon + 1) === 32 ? line.slice(colon + 2) : line.slice(colon + 1);
+    } else {
+      field = line;
+      value = "";
+    }
+    switch (field) {
+      case "event":
+        this.eventType = value;
+        break;
+      case "data":
+        if (this.hasData)
+          this.data += "\n" + value;
+        else {
+          this.data = value;
+          this.hasData = true;
+        }
+        break;
+      case "id":
+        if (value.indexOf("\0") === -1) {
+          this.idBuffer = value;
+          this.idSetInEvent = true;
+        }
+        break;
+      case "retry":
+        if (/^[0-9]+$/.test(value))
+          this.callbacks.onRetry?.(parseInt(value, 10));
+        break;
+      default:
+        break;
+    }
+  }
+  dispatch() {
+    if (this.lastEventIdValue !== this.idBuffer) {
+      this.lastEventIdValue = this.idBuffer;
+      this.callbacks.onLastEventId?.(this.lastEventIdValue);
+    }
+    if (!this.hasData) {
+      this.resetEvent();
+      return;
+    }
+    const event = {
+      type: this.eventType === "" ? "message" : this.eventType,
+      data: this.data,
+      id: this.lastEventIdValue,
+      hasOwnId: this.idSetInEvent
+    };
+    this.resetEvent();
+    this.callbacks.onEvent?.(event);
+  }
+  resetEvent() {
+    this.data = "";
+    this.hasData = false;
+    this.eventType = "";
+    this.idSetInEvent = false;
+  }
+};
 
 // dist/urls.js
 var CONNECT_PATH = "/sse/connect";
@@ -205,6 +359,543 @@ function withQuery(url, existingQuery, params) {
   }
   return parts.length > 0 ? url + "?" + parts.join("&") : url;
 }
+
+// dist/transports/fetch-stream.js
+var FetchStreamTransport = class {
+  constructor(request, callbacks) {
+    this.request = request;
+    this.callbacks = callbacks;
+    this.seesComments = true;
+    this.abort = new AbortController();
+    this.closed = false;
+    this.ended = false;
+    void this.run();
+  }
+  listen() {
+  }
+  close() {
+    if (this.closed)
+      return;
+    this.closed = true;
+    this.abort.abort();
+    this.cancelReader();
+  }
+  cancelReader() {
+    const reader = this.reader;
+    this.reader = void 0;
+    void reader?.cancel().catch(() => void 0);
+  }
+  end(end) {
+    if (this.closed || this.ended)
+      return;
+    this.ended = true;
+    this.abort.abort();
+    this.cancelReader();
+    this.callbacks.onEnd(end);
+  }
+  async run() {
+    const { options } = this.request;
+    let response;
+    try {
+      const token = await resolveToken(options.getToken);
+      if (this.closed)
+        return;
+      const headers = { ...options.headers, Accept: "text/event-stream" };
+      if (token)
+        headers["Authorization"] = `Bearer ${token}`;
+      if (this.request.lastEventId)
+        headers["Last-Event-ID"] = this.request.lastEventId;
+      const method = (options.method ?? "GET").toUpperCase();
+      const init = {
+        method,
+        headers,
+        credentials: options.withCredentials ? "include" : "same-origin",
+        cache: "no-store",
+        signal: this.abort.signal
+      };
+      if (method !== "GET" && method !== "HEAD" && options.body !== void 0 && options.body !== null) {
+        init.body = encodeBody(options.body, headers);
+      }
+      const url = withQuery(this.request.connectUrl, this.request.connectQuery, this.request.params);
+      response = await this.request.fetch(url, init);
+    } catch (error) {
+      if (this.closed || isAbortError(error))
+        return;
+      this.end({ kind: "retry", error: asError(error) });
+      return;
+    }
+    if (this.closed) {
+      void response.body?.cancel().catch(() => void 0);
+      return;
+    }
+    if (!response.ok || response.status === 204) {
+      const problem = response.status === 204 ? void 0 : await readProblem(response);
+      if (response.status === 204)
+        void response.body?.cancel().catch(() => void 0);
+      if (this.closed)
+        return;
+      this.end(endForStatus(response.status, "the stream", problem));
+      return;
+    }
+    const contentType = response.headers.get("content-type") ?? "";
+    if (!/^\s*text\/event-stream\b/i.test(contentType)) {
+      void response.body?.cancel().catch(() => void 0);
+      this.end({
+        kind: "fatal",
+        error: new SseClientError(`the stream answered ${contentType || "no content type"}, not text/event-stream`, response.status)
+      });
+      return;
+    }
+    if (!response.body) {
+      this.end({ kind: "retry", error: new SseClientError("the stream response has no body") });
+      return;
+    }
+    this.callbacks.onOpen();
+    if (this.closed)
+      return;
+    const parser = new SseParser({
+      onEvent: (event) => {
+        if (!this.closed && !this.ended)
+          this.callbacks.onEvent(event);
+      },
+      onComment: (text) => {
+        if (!this.closed && !this.ended)
+          this.callbacks.onComment(text);
+      },
+      onRetry: (ms) => {
+        if (!this.closed && !this.ended)
+          this.callbacks.onRetry(ms);
+      },
+      onLastEventId: (id) => {
+        if (!this.closed && !this.ended)
+          this.callbacks.onLastEventId(id);
+      }
+    }, this.request.lastEventId);
+    const decoder = new TextDecoder("utf-8");
+    const reader = response.body.getReader();
+    this.reader = reader;
+    try {
+      for (; ; ) {
+        const { done, value } = await reader.read();
+        if (this.closed || this.ended)
+          break;
+        if (done) {
+          parser.feed(decoder.decode());
+          parser.end();
+          this.end({ kind: "retry" });
+          break;
+        }
+        if (value && value.byteLength > 0)
+          parser.feed(decoder.decode(value, { stream: true }));
+      }
+    } catch (error) {
+      if (!this.closed && !isAbortError(error))
+        this.end({ kind: "retry", error: asError(error) });
+    } finally {
+      if (this.closed || this.ended)
+        this.cancelReader();
+    }
+  }
+};
+function encodeBody(body, headers) {
+  if (typeof body === "string" || typeof Blob !== "undefined" && body instanceof Blob || typeof FormData !== "undefined" && body instanceof FormData || typeof URLSearchParams !== "undefined" && body instanceof URLSearchParams || typeof ArrayBuffer !== "undefined" && (body instanceof ArrayBuffer || ArrayBuffer.isView(body)) || typeof ReadableStream !== "undefined" && body instanceof ReadableStream) {
+    return body;
+  }
+  if (!Object.keys(headers).some((name) => name.toLowerCase() === "content-type")) {
+    headers["Content-Type"] = "application/json";
+  }
+  return JSON.stringify(body);
+}
+
+// dist/timers.js
+var defaultScheduler = {
+  now: () => Date.now(),
+  setTimeout: (callback, milliseconds) => globalThis.setTimeout(callback, milliseconds),
+  clearTimeout: (handle) => globalThis.clearTimeout(handle)
+};
+
+// dist/watchdog.js
+var WATCHDOG_FACTOR = 2.5;
+var HeartbeatWatchdog = class {
+  constructor(onTimeout, scheduler = defaultScheduler) {
+    this.onTimeout = onTimeout;
+    this.scheduler = scheduler;
+    this.handle = void 0;
+    this.intervalMs = 0;
+    this.lastActivity = 0;
+  }
+  /** Whether the watchdog is armed. */
+  get armed() {
+    return this.intervalMs > 0;
+  }
+  /** The time without activity after which it fires, in ms (0 when disarmed). */
+  get timeoutMs() {
+    return this.intervalMs > 0 ? Math.round(this.intervalMs * WATCHDOG_FACTOR) : 0;
+  }
+  /** Arms (or re-arms) the watchdog for a heartbeat interval in seconds; 0 or less disarms. */
+  start(heartbeatSeconds) {
+    this.stop();
+    if (!Number.isFinite(heartbeatSeconds) || heartbeatSeconds <= 0)
+      return;
+    this.intervalMs = heartbeatSeconds * 1e3;
+    this.lastActivity = this.scheduler.now();
+    this.schedule(this.timeoutMs);
+  }
+  /** Records a sign of life. */
+  kick() {
+    if (this.intervalMs > 0)
+      this.lastActivity = this.scheduler.now();
+  }
+  stop() {
+    if (this.handle !== void 0) {
+      this.scheduler.clearTimeout(this.handle);
+      this.handle = void 0;
+    }
+    this.intervalMs = 0;
+  }
+  schedule(milliseconds) {
+    this.handle = this.scheduler.setTimeout(() => this.check(), milliseconds);
+  }
+  check() {
+    this.handle = void 0;
+    if (this.intervalMs <= 0)
+      return;
+    const idle = this.scheduler.now() - this.lastActivity;
+    const timeout = this.timeoutMs;
+    if (idle < timeout) {
+      this.schedule(timeout - idle);
+      return;
+    }
+    this.intervalMs = 0;
+    this.onTimeout();
+  }
+};
+
+// dist/answers.js
+var ANSWERS_PATH = "/sse/answers";
+var DEFAULT_MAX_RESUME_ATTEMPTS = 10;
+var DEFAULT_ANSWER_HEARTBEAT_SECONDS = 15;
+var ANSWER_EVENT = "answer";
+var DONE_EVENT = "done";
+var ERROR_EVENT = "error";
+var CONTROL_TYPES = /* @__PURE__ */ new Set(["welcome", "heartbeat", "reset", "reauth", "close"]);
+var AnswerError = class extends SseClientError {
+  constructor(message, details = {}) {
+    super(message, details.status, details.problem);
+    this.name = "AnswerError";
+    this.reason = details.reason;
+    this.answerId = details.answerId;
+  }
+};
+var AnswerRun = class {
+  constructor(context, body, callbacks = {}) {
+    this.context = context;
+    this.body = body;
+    this.callbacks = callbacks;
+    this.chunks = [];
+    this.seenIds = /* @__PURE__ */ new Set();
+    this.text = "";
+    this.highestSequence = -1;
+    this.userId = null;
+    this.lastEventId = "";
+    this.resumeTimer = void 0;
+    this.failures = 0;
+    this.settled = false;
+    this.onAbort = () => {
+      this.fail(abortError(this.callbacks.signal));
+    };
+    const { options } = context;
+    this.backoff = new Backoff({ baseRetryMs: options.baseRetryMs, maxRetryMs: options.maxRetryMs, random: options.random });
+    this.watchdog = new HeartbeatWatchdog(() => this.onWatchdogTimeout(), context.scheduler);
+    this.answersUrl = context.baseUrl + ANSWERS_PATH;
+    this.promise = new Promise((resolve, reject) => {
+      this.resolveAnswer = resolve;
+      this.rejectAnswer = reject;
+    });
+  }
+  /** Asks the question; the promise settles with the whole answer or the reason it has none. */
+  start() {
+    const { signal } = this.callbacks;
+    if (signal?.aborted) {
+      this.settle(() => this.rejectAnswer(abortError(signal)));
+      return this.promise;
+    }
+    signal?.addEventListener("abort", this.onAbort, { once: true });
+    let encoded;
+    try {
+      encoded = JSON.stringify(this.body ?? {});
+    } catch (error) {
+      this.fail(new AnswerError(`the question cannot be sent as JSON: ${error instanceof Error ? error.message : String(error)}`));
+      return this.promise;
+    }
+    this.setState("asking");
+    this.open(encoded);
+    return this.promise;
+  }
+  // ---- requests ----------------------------------------------------------------------
+  /** Opens the POST (with `question`) or, once the answer has an id, a resume from the last id. */
+  open(question) {
+    const { options } = this.context;
+    const asking = question !== void 0;
+    const request = {
+      connectUrl: asking ? this.answersUrl : `${this.answersUrl}/${encodeURIComponent(this.answerId)}`,
+      connectQuery: "",
+      ticketUrl: "",
+      params: {},
+      lastEventId: asking ? "" : this.lastEventId,
+      options: asking ? { ...options, method: "POST", body: question, headers: { ...options.headers, "Content-Type": "application/json" } } : { ...options, method: "GET", body: void 0 },
+      fetch: this.context.fetch
+    };
+    let transport;
+    const current = (action) => {
+      if (!this.settled && transport !== void 0 && transport === this.transport)
+        action();
+    };
+    const callbacks = {
+      onOpen: () => current(() => this.onOpen()),
+      onEvent: (event) => current(() => this.onEvent(event)),
+      onComment: () => current(() => this.watchdog.kick()),
+      onRetry: (ms) => current(() => this.backoff.setServerRetry(ms)),
+      onLastEventId: (id) => current(() => this.lastEventId = id),
+      onEnd: (end) => current(() => this.onEnd(end))
+    };
+    transport = new FetchStreamTransport(request, callbacks);
+    this.transport = transport;
+  }
+  onOpen() {
+    const seconds = this.context.options.heartbeatSeconds ?? DEFAULT_ANSWER_HEARTBEAT_SECONDS;
+    if (seconds > 0)
+      this.watchdog.start(seconds);
+    if (this.answerId !== void 0)
+      this.setState("streaming");
+  }
+  onEvent(event) {
+    this.watchdog.kick();
+    if (event.hasOwnId && event.id !== "")
+      this.lastEventId = event.id;
+    switch (event.type) {
+      case ANSWER_EVENT:
+        this.onAnswerNamed(event);
+        return;
+      case DONE_EVENT:
+        this.finish();
+        return;
+      case ERROR_EVENT: {
+        const data = decodeData(event.data);
+        const reason = typeof data === "object" && data !== null && typeof data.reason === "string" ? data.reason : "unknown";
+        this.fail(new AnswerError(`the answer failed: ${reason}`, { reason, answerId: this.answerId }));
+        return;
+      }
+      case "close":
+        this.resumeLater(this.backoff.nextRequested());
+        return;
+      default:
+        if (CONTROL_TYPES.has(event.type))
+          return;
+        this.onChunk(event);
+    }
+  }
+  onAnswerNamed(event) {
+    if (this.answerId !== void 0)
+      return;
+    const data = decodeData(event.data);
+    if (typeof data !== "object" || data === null || typeof data.answerId !== "string" || data.answerId === "") {
+      this.fail(new AnswerError("the answer stream did not name its answer (no answerId in the `answer` event)"));
+      return;
+    }
+    this.answerId = data.answerId;
+    this.userId = typeof data.userId === "string" ? data.userId : null;
+    this.setState("streaming");
+    const named = { answerId: this.answerId, userId: this.userId };
+    safeCall(() => this.callbacks.onAnswer?.(named));
+  }
+  onChunk(event) {
+    if (this.isDuplicate(event.id))
+      return;
+    this.failures = 0;
+    this.backoff.reset();
+    const chunk = {
+      type: event.type,
+      data: decodeData(event.data),
+      raw: event.data,
+      id: event.id,
+      receivedAt: this.context.scheduler.now()
+    };
+    this.chunks.push(chunk);
+    if (typeof chunk.data === "string")
+      this.text += chunk.data;
+    safeCall(() => this.callbacks.onChunk?.(chunk));
+  }
+  /**
+   * Whether this chunk was delivered already. Answer ids are `<sequence>-<epoch>` (base 36):
+   * the sequence orders the chunks whatever the epoch, so a replay from an older position
+   * (or from the start, after an epoch change) repeats nothing. Other ids are remembered.
+   */
+  isDuplicate(id) {
+    const sequence = sequenceOf(id);
+    if (sequence !== void 0) {
+      if (sequence <= this.highestSequence)
+        return true;
+      this.highestSequence = sequence;
+      return false;
+    }
+    if (id === "")
+      return false;
+    if (this.seenIds.has(id))
+      return true;
+    this.seenIds.add(id);
+    return false;
+  }
+  onEnd(end) {
+    this.transport = void 0;
+    this.watchdog.stop();
+    if (this.answerId === void 0) {
+      this.fail(askFailure(end));
+      return;
+    }
+    switch (end.kind) {
+      case "stop":
+        this.fail(new AnswerError(`the gateway ended answer ${this.answerId} (HTTP 204) before it sent done`, { status: end.status, answerId: this.answerId }));
+        return;
+      case "fatal":
+        this.fail(httpFailure(end.error, `answer ${this.answerId} cannot be resumed`, this.answerId));
+        return;
+      default:
+        this.resumeLater(this.backoff.next(), end.error);
+    }
+  }
+  onWatchdogTimeout() {
+    if (this.settled || !this.transport)
+      return;
+    this.resumeLater(this.backoff.next());
+  }
+  /** Drops the current stream and reads on from the last id after `delayMs`. */
+  resumeLater(delayMs, cause) {
+    this.closeTransport();
+    this.failures++;
+    const limit = this.callbacks.maxResumeAttempts ?? DEFAULT_MAX_RESUME_ATTEMPTS;
+    if (this.failures > limit) {
+      const why = cause ? `: ${cause.message}` : "";
+      this.fail(new AnswerError(`answer ${this.answerId} could not be resumed after ${limit} attempts${why}`, {
+        status: cause instanceof SseClientError ? cause.status : void 0,
+        answerId: this.answerId
+      }));
+      return;
+    }
+    this.setState("resuming");
+    this.clearResumeTimer();
+    this.resumeTimer = this.context.scheduler.setTimeout(() => {
+      this.resumeTimer = void 0;
+      if (!this.settled)
+        this.open();
+    }, delayMs);
+  }
+  // ---- the end -----------------------------------------------------------------------
+  finish() {
+    const answer = { answerId: this.answerId ?? "", userId: this.userId, text: this.text, chunks: [...this.chunks] };
+    this.settle(() => this.resolveAnswer(answer));
+  }
+  fail(error) {
+    this.settle(() => this.rejectAnswer(error));
+  }
+  settle(action) {
+    if (this.settled)
+      return;
+    this.settled = true;
+    this.clearResumeTimer();
+    this.watchdog.stop();
+    this.closeTransport();
+    this.callbacks.signal?.removeEventListener("abort", this.onAbort);
+    action();
+  }
+  closeTransport() {
+    const transport = this.transport;
+    this.transport = void 0;
+    transport?.close();
+  }
+  clearResumeTimer() {
+    if (this.resumeTimer !== void 0) {
+      this.context.scheduler.clearTimeout(this.resumeTimer);
+      this.resumeTimer = void 0;
+    }
+  }
+  setState(state) {
+    if (state === this.state)
+      return;
+    this.state = state;
+    safeCall(() => this.callbacks.onState?.(state));
+  }
+};
+function sequenceOf(id) {
+  const match = /^([0-9a-z]+)-[0-9a-z]+$/i.exec(id);
+  if (!match)
+    return void 0;
+  const sequence = parseInt(match[1], 36);
+  return Number.isSafeInteger(sequence) ? sequence : void 0;
+}
+function askFailure(end) {
+  if (end.kind === "stop")
+    return new AnswerError(`the gateway answered the question with HTTP ${end.status} and no answer`, { status: end.status });
+  const error = end.error;
+  if (error instanceof SseClientError && error.status !== void 0)
+    return httpFailure(error, "the question was refused");
+  const why = error ? `: ${error.message}` : "";
+  return new AnswerError(`the answer stream broke before the gateway named the answer, so it cannot be resumed${why}`);
+}
+function httpFailure(error, what, answerId) {
+  const why = (error.problem ? problemSummary(error.problem) : "") || error.message;
+  return new AnswerError(`${what} (HTTP ${error.status ?? "?"}): ${why}`, {
+    status: error.status,
+    problem: error.problem,
+    answerId
+  });
+}
+function abortError(signal) {
+  const reason = signal?.reason;
+  if (reason instanceof Error && reason.name === "AbortError")
+    return reason;
+  return new DOMException("the answer was aborted", "AbortError");
+}
+
+// dist/recent-ids.js
+var RecentIds = class {
+  constructor(capacity = 512) {
+    this.capacity = capacity;
+    this.ids = /* @__PURE__ */ new Set();
+    this.order = [];
+    this.next = 0;
+    if (!Number.isInteger(capacity) || capacity < 1)
+      throw new RangeError("capacity must be a positive integer");
+  }
+  get size() {
+    return this.ids.size;
+  }
+  has(id) {
+    return this.ids.has(id);
+  }
+  /**
+   * Records an id. Returns false when it was already among the recent ids (a duplicate),
+   * true when it is new. The oldest id is forgotten when the set is full.
+   */
+  add(id) {
+    if (this.ids.has(id))
+      return false;
+    if (this.order.length < this.capacity) {
+      this.order.push(id);
+    } else {
+      this.ids.delete(this.order[this.next]);
+      this.order[this.next] = id;
+      this.next = (this.next + 1) % this.capacity;
+    }
+    this.ids.add(id);
+    return true;
+  }
+  clear() {
+    this.ids.clear();
+    this.order.length = 0;
+    this.next = 0;
+  }
+};
 
 // dist/transports/event-source.js
 var BUILT_IN_EVENT_TYPES = ["welcome", "heartbeat", "reset", "reauth", "close"];
@@ -372,361 +1063,8 @@ var EventSourceTransport = class {
   }
 };
 
-// dist/parser.js
-var LF = 10;
-var CR = 13;
-var SseParser = class {
-  /**
-   * @param callbacks what to call as the stream is interpreted
-   * @param initialLastEventId the last event id already known (e.g. when resuming)
-   */
-  constructor(callbacks = {}, initialLastEventId = "") {
-    this.callbacks = callbacks;
-    this.buffer = "";
-    this.sawCarriageReturn = false;
-    this.bomChecked = false;
-    this.data = "";
-    this.hasData = false;
-    this.eventType = "";
-    this.idSetInEvent = false;
-    this.idBuffer = initialLastEventId;
-    this.lastEventIdValue = initialLastEventId;
-  }
-  /** The stream's last event id string as of the last dispatch point. */
-  get lastEventId() {
-    return this.lastEventIdValue;
-  }
-  /** Interprets the next piece of decoded text. */
-  feed(chunk) {
-    if (chunk.length === 0)
-      return;
-    if (!this.bomChecked) {
-      this.bomChecked = true;
-      if (chunk.charCodeAt(0) === 65279)
-        chunk = chunk.slice(1);
-      if (chunk.length === 0)
-        return;
-    }
-    let start = 0;
-    if (this.sawCarriageReturn) {
-      this.sawCarriageReturn = false;
-      if (chunk.charCodeAt(0) === LF)
-        start = 1;
-    }
-    let text = start === 0 ? chunk : chunk.slice(start);
-    if (this.buffer.length > 0) {
-      text = this.buffer + text;
-      this.buffer = "";
-    }
-    let lineStart = 0;
-    const length = text.length;
-    for (let i = 0; i < length; i++) {
-      const code = text.charCodeAt(i);
-      if (code !== LF && code !== CR)
-        continue;
-      this.processLine(text.slice(lineStart, i));
-      if (code === CR) {
-        if (i + 1 < length) {
-          if (text.charCodeAt(i + 1) === LF)
-            i++;
-        } else {
-          this.sawCarriageReturn = true;
-        }
-      }
-      lineStart = i + 1;
-    }
-    if (lineStart < length)
-      this.buffer = text.slice(lineStart);
-  }
-  /**
-   * Ends the stream. Per the specification an incomplete event (no blank line after it)
-   * is discarded; the partial line is dropped too.
-   */
-  end() {
-    this.buffer = "";
-    this.sawCarriageReturn = false;
-    this.resetEvent();
-  }
-  /** Clears everything but the last event id, for a new connection. */
-  reset(lastEventId = this.lastEventIdValue) {
-    this.end();
-    this.bomChecked = false;
-    this.idBuffer = lastEventId;
-    this.lastEventIdValue = lastEventId;
-  }
-  processLine(line) {
-    if (line.length === 0) {
-      this.dispatch();
-      return;
-    }
-    const colon = line.indexOf(":");
-    if (colon === 0) {
-      this.callbacks.onComment?.(line.slice(1));
-      return;
-    }
-    let field;
-    let value;
-    if (colon > 0) {
-      field = line.slice(0, colon);
-      value = line.charCodeAt(colon + 1) === 32 ? line.slice(colon + 2) : line.slice(colon + 1);
-    } else {
-      field = line;
-      value = "";
-    }
-    switch (field) {
-      case "event":
-        this.eventType = value;
-        break;
-      case "data":
-        if (this.hasData)
-          this.data += "\n" + value;
-        else {
-          this.data = value;
-          this.hasData = true;
-        }
-        break;
-      case "id":
-        if (value.indexOf("\0") === -1) {
-          this.idBuffer = value;
-          this.idSetInEvent = true;
-        }
-        break;
-      case "retry":
-        if (/^[0-9]+$/.test(value))
-          this.callbacks.onRetry?.(parseInt(value, 10));
-        break;
-      default:
-        break;
-    }
-  }
-  dispatch() {
-    if (this.lastEventIdValue !== this.idBuffer) {
-      this.lastEventIdValue = this.idBuffer;
-      this.callbacks.onLastEventId?.(this.lastEventIdValue);
-    }
-    if (!this.hasData) {
-      this.resetEvent();
-      return;
-    }
-    const event = {
-      type: this.eventType === "" ? "message" : this.eventType,
-      data: this.data,
-      id: this.lastEventIdValue,
-      hasOwnId: this.idSetInEvent
-    };
-    this.resetEvent();
-    this.callbacks.onEvent?.(event);
-  }
-  resetEvent() {
-    this.data = "";
-    this.hasData = false;
-    this.eventType = "";
-    this.idSetInEvent = false;
-  }
-};
-
-// dist/transports/fetch-stream.js
-var FetchStreamTransport = class {
-  constructor(request, callbacks) {
-    this.request = request;
-    this.callbacks = callbacks;
-    this.seesComments = true;
-    this.abort = new AbortController();
-    this.closed = false;
-    this.ended = false;
-    void this.run();
-  }
-  listen() {
-  }
-  close() {
-    if (this.closed)
-      return;
-    this.closed = true;
-    this.abort.abort();
-    this.cancelReader();
-  }
-  cancelReader() {
-    const reader = this.reader;
-    this.reader = void 0;
-    void reader?.cancel().catch(() => void 0);
-  }
-  end(end) {
-    if (this.closed || this.ended)
-      return;
-    this.ended = true;
-    this.abort.abort();
-    this.cancelReader();
-    this.callbacks.onEnd(end);
-  }
-  async run() {
-    const { options } = this.request;
-    let response;
-    try {
-      const token = await resolveToken(options.getToken);
-      if (this.closed)
-        return;
-      const headers = { ...options.headers, Accept: "text/event-stream" };
-      if (token)
-        headers["Authorization"] = `Bearer ${token}`;
-      if (this.request.lastEventId)
-        headers["Last-Event-ID"] = this.request.lastEventId;
-      const method = (options.method ?? "GET").toUpperCase();
-      const init = {
-        method,
-        headers,
-        credentials: options.withCredentials ? "include" : "same-origin",
-        cache: "no-store",
-        signal: this.abort.signal
-      };
-      if (method !== "GET" && method !== "HEAD" && options.body !== void 0 && options.body !== null) {
-        init.body = encodeBody(options.body, headers);
-      }
-      const url = withQuery(this.request.connectUrl, this.request.connectQuery, this.request.params);
-      response = await this.request.fetch(url, init);
-    } catch (error) {
-      if (this.closed || isAbortError(error))
-        return;
-      this.end({ kind: "retry", error: asError(error) });
-      return;
-    }
-    if (this.closed) {
-      void response.body?.cancel().catch(() => void 0);
-      return;
-    }
-    if (!response.ok || response.status === 204) {
-      void response.body?.cancel().catch(() => void 0);
-      this.end(endForStatus(response.status, "the stream"));
-      return;
-    }
-    const contentType = response.headers.get("content-type") ?? "";
-    if (!/^\s*text\/event-stream\b/i.test(contentType)) {
-      void response.body?.cancel().catch(() => void 0);
-      this.end({
-        kind: "fatal",
-        error: new SseClientError(`the stream answered ${contentType || "no content type"}, not text/event-stream`, response.status)
-      });
-      return;
-    }
-    if (!response.body) {
-      this.end({ kind: "retry", error: new SseClientError("the stream response has no body") });
-      return;
-    }
-    this.callbacks.onOpen();
-    if (this.closed)
-      return;
-    const parser = new SseParser({
-      onEvent: (event) => {
-        if (!this.closed && !this.ended)
-          this.callbacks.onEvent(event);
-      },
-      onComment: (text) => {
-        if (!this.closed && !this.ended)
-          this.callbacks.onComment(text);
-      },
-      onRetry: (ms) => {
-        if (!this.closed && !this.ended)
-          this.callbacks.onRetry(ms);
-      },
-      onLastEventId: (id) => {
-        if (!this.closed && !this.ended)
-          this.callbacks.onLastEventId(id);
-      }
-    }, this.request.lastEventId);
-    const decoder = new TextDecoder("utf-8");
-    const reader = response.body.getReader();
-    this.reader = reader;
-    try {
-      for (; ; ) {
-        const { done, value } = await reader.read();
-        if (this.closed || this.ended)
-          break;
-        if (done) {
-          parser.feed(decoder.decode());
-          parser.end();
-          this.end({ kind: "retry" });
-          break;
-        }
-        if (value && value.byteLength > 0)
-          parser.feed(decoder.decode(value, { stream: true }));
-      }
-    } catch (error) {
-      if (!this.closed && !isAbortError(error))
-        this.end({ kind: "retry", error: asError(error) });
-    } finally {
-      if (this.closed || this.ended)
-        this.cancelReader();
-    }
-  }
-};
-function encodeBody(body, headers) {
-  if (typeof body === "string" || typeof Blob !== "undefined" && body instanceof Blob || typeof FormData !== "undefined" && body instanceof FormData || typeof URLSearchParams !== "undefined" && body instanceof URLSearchParams || typeof ArrayBuffer !== "undefined" && (body instanceof ArrayBuffer || ArrayBuffer.isView(body)) || typeof ReadableStream !== "undefined" && body instanceof ReadableStream) {
-    return body;
-  }
-  if (!Object.keys(headers).some((name) => name.toLowerCase() === "content-type")) {
-    headers["Content-Type"] = "application/json";
-  }
-  return JSON.stringify(body);
-}
-
-// dist/watchdog.js
-var WATCHDOG_FACTOR = 2.5;
-var HeartbeatWatchdog = class {
-  constructor(onTimeout, scheduler = defaultScheduler) {
-    this.onTimeout = onTimeout;
-    this.scheduler = scheduler;
-    this.handle = void 0;
-    this.intervalMs = 0;
-    this.lastActivity = 0;
-  }
-  /** Whether the watchdog is armed. */
-  get armed() {
-    return this.intervalMs > 0;
-  }
-  /** The time without activity after which it fires, in ms (0 when disarmed). */
-  get timeoutMs() {
-    return this.intervalMs > 0 ? Math.round(this.intervalMs * WATCHDOG_FACTOR) : 0;
-  }
-  /** Arms (or re-arms) the watchdog for a heartbeat interval in seconds; 0 or less disarms. */
-  start(heartbeatSeconds) {
-    this.stop();
-    if (!Number.isFinite(heartbeatSeconds) || heartbeatSeconds <= 0)
-      return;
-    this.intervalMs = heartbeatSeconds * 1e3;
-    this.lastActivity = this.scheduler.now();
-    this.schedule(this.timeoutMs);
-  }
-  /** Records a sign of life. */
-  kick() {
-    if (this.intervalMs > 0)
-      this.lastActivity = this.scheduler.now();
-  }
-  stop() {
-    if (this.handle !== void 0) {
-      this.scheduler.clearTimeout(this.handle);
-      this.handle = void 0;
-    }
-    this.intervalMs = 0;
-  }
-  schedule(milliseconds) {
-    this.handle = this.scheduler.setTimeout(() => this.check(), milliseconds);
-  }
-  check() {
-    this.handle = void 0;
-    if (this.intervalMs <= 0)
-      return;
-    const idle = this.scheduler.now() - this.lastActivity;
-    const timeout = this.timeoutMs;
-    if (idle < timeout) {
-      this.schedule(timeout - idle);
-      return;
-    }
-    this.intervalMs = 0;
-    this.onTimeout();
-  }
-};
-
 // dist/client.js
-var CONTROL_TYPES = /* @__PURE__ */ new Set(["welcome", "heartbeat", "reset", "reauth", "close"]);
+var CONTROL_TYPES2 = /* @__PURE__ */ new Set(["welcome", "heartbeat", "reset", "reauth", "close"]);
 var DEFAULT_HEARTBEAT_SECONDS = 15;
 var SseClient = class {
   constructor(options) {
@@ -867,6 +1205,23 @@ var SseClient = class {
   off(event, listener) {
     this.listeners[event].delete(listener);
   }
+  /**
+   * Asks a question and reads its streamed answer: `POST <base>/sse/answers` with `body` as
+   * JSON, with this client's credentials (`getToken` as a bearer header, cookies per
+   * `withCredentials`) and headers. Needs neither `connect()` nor the `fetch` transport.
+   *
+   * Calls `onChunk` once per chunk, in order. When the stream breaks before `done` (network
+   * error, reset, a response that ends early, silent for 2.5 × `heartbeatSeconds`), it
+   * resumes with `GET <base>/sse/answers/{answerId}` and `Last-Event-ID` after this client's
+   * backoff, on whichever gateway answers, and never hands over a chunk twice. Resolves with
+   * the whole answer at `done`. Rejects with an `AnswerError` on the answer's `error` event
+   * (`reason`), on a refused request (`status`, `problem`: 4xx, and any non-2xx to the POST,
+   * which is never repeated), and when resuming keeps failing; with an `AbortError` when
+   * `signal` aborts (no request is made after that).
+   */
+  streamAnswer(body, options = {}) {
+    return new AnswerRun({ baseUrl: this.urls.baseUrl, options: this.options, fetch: this.resolveFetch(), scheduler: this.scheduler }, body, options).start();
+  }
   // ---- connection life ---------------------------------------------------------------
   startAttempt(state) {
     this.clearReconnectTimer();
@@ -923,7 +1278,7 @@ var SseClient = class {
   onEvent(parsed, transport) {
     this.watchdog.kick();
     const { type } = parsed;
-    if (!CONTROL_TYPES.has(type) && parsed.hasOwnId && parsed.id !== "" && !this.recent.add(parsed.id)) {
+    if (!CONTROL_TYPES2.has(type) && parsed.hasOwnId && parsed.id !== "" && !this.recent.add(parsed.id)) {
       return;
     }
     let changed = false;
@@ -1145,34 +1500,18 @@ var SseClient = class {
     });
   }
 };
-function decodeData(raw) {
-  if (raw === "")
-    return raw;
-  try {
-    return JSON.parse(raw);
-  } catch {
-    return raw;
-  }
-}
 function isObject(value) {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
-function safeCall(action) {
-  try {
-    action();
-  } catch (error) {
-    const report = globalThis.reportError;
-    if (typeof report === "function")
-      report(error);
-    else
-      setTimeout(() => {
-        throw error;
-      }, 0);
-  }
+function streamAnswer(body, options) {
+  return new SseClient(options).streamAnswer(body, options);
 }
 export {
+  ANSWERS_PATH,
+  AnswerError,
   Backoff,
   DEFAULT_BASE_RETRY_MS,
+  DEFAULT_MAX_RESUME_ATTEMPTS,
   DEFAULT_MAX_RETRY_MS,
   HeartbeatWatchdog,
   RecentIds,
@@ -1181,5 +1520,6 @@ export {
   SseParser,
   WATCHDOG_FACTOR,
   decodeData,
-  resolveGatewayUrls
+  resolveGatewayUrls,
+  streamAnswer
 };
