@@ -8,7 +8,8 @@
 #   js-e2e: N passed, N failed
 # Exits non-zero when a test failed, something could not be built or started, or no
 # test ran. The failover test starts deploy/local-cluster.sh itself (needs haproxy and
-# redis-server; skipped without them).
+# redis-server; skipped without them). The gateway hands questions to samples/AnswerBackend,
+# started here on a loopback port of its own (built like the gateway, when it changed).
 set -uo pipefail
 cd "$(dirname "$0")" || exit 1
 JS_DIR="$(pwd)"
@@ -52,20 +53,48 @@ npm run --silent build || fail_early "client build failed"
 ensure_gateway_built "$ARTIFACTS/gateway-build.log" || fail_early "gateway build failed"
 [ -f "$GATEWAY_DLL" ] || fail_early "no $GATEWAY_DLL after the build"
 
+# The answer backend for streamed answers (the dashboard's chat panel), also built only when changed.
+BACKEND_DIR="$SSE_ROOT/samples/AnswerBackend"
+BACKEND_DLL="$BACKEND_DIR/bin/Release/net10.0/SseCluster.Samples.AnswerBackend.dll"
+build_if_changed "$BACKEND_DLL" "$ARTIFACTS/answer-backend-build.log" "$BACKEND_DIR" "$BACKEND_DIR" "$SSE_ROOT"/Directory.*.props ||
+  fail_early "the answer backend's build failed"
+[ -f "$BACKEND_DLL" ] || fail_early "no $BACKEND_DLL after the build"
+
 PORT="" # set by free_port
-free_port PORT
+BACKEND_PORT=""
+free_port PORT BACKEND_PORT
 GATEWAY_URL="http://127.0.0.1:$PORT"
+ANSWER_BACKEND_URL="http://127.0.0.1:$BACKEND_PORT"
+# Random per run: only this gateway and this backend know it.
+ANSWER_SECRET="e2e-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+start_bg -C "$(dirname "$BACKEND_DLL")" "$ARTIFACTS/answer-backend.log" env DOTNET_NOLOGO=1 \
+  dotnet "$BACKEND_DLL" --urls "$ANSWER_BACKEND_URL" \
+  --AnswerBackend:GatewayUrl "$GATEWAY_URL" --AnswerBackend:Secret "$ANSWER_SECRET" || fail_early "the answer backend did not start"
+BACKEND_PID=$BG_PID
+
 # The project folder is the content root: appsettings.Development.json and wwwroot.
 GATEWAY_CONTENT_ROOT="$GATEWAY_PROJECT_DIR"
-start_gateway "$PORT" "$ARTIFACTS/gateway.log" ASPNETCORE_ENVIRONMENT=Development || fail_early "the gateway did not start"
+start_gateway "$PORT" "$ARTIFACTS/gateway.log" ASPNETCORE_ENVIRONMENT=Development \
+  SseCluster__Answers__BackendUrl="$ANSWER_BACKEND_URL/answer" \
+  SseCluster__Answers__BackendSecret="$ANSWER_SECRET" || fail_early "the gateway did not start"
 if ! wait_http "$GATEWAY_URL/readyz" "$GATEWAY_PID" 60; then
   tail -n 30 "$ARTIFACTS/gateway.log" >&2
   fail_early "the gateway did not become ready"
 fi
+# The backend has no page to poll: it is ready once it listens.
+for _ in $(seq 1 150); do
+  port_in_use "$BACKEND_PORT" && break
+  pid_alive "$BACKEND_PID" || break
+  sleep 0.2
+done
+if ! port_in_use "$BACKEND_PORT"; then
+  tail -n 30 "$ARTIFACTS/answer-backend.log" >&2
+  fail_early "the answer backend did not listen on $ANSWER_BACKEND_URL"
+fi
 
-# 4. The tests (node's test runner, one file at a time, at most 150 s).
+# 4. The tests (node's test runner, one file at a time, at most 180 s).
 rm -f "$TAP"
-GATEWAY_URL="$GATEWAY_URL" CHROMIUM_PATH="$CHROMIUM" timeout 150 node --test --test-concurrency=1 \
+GATEWAY_URL="$GATEWAY_URL" ANSWER_BACKEND_URL="$ANSWER_BACKEND_URL" CHROMIUM_PATH="$CHROMIUM" timeout 180 node --test --test-concurrency=1 \
   --test-reporter=spec --test-reporter-destination=stdout \
   --test-reporter=tap --test-reporter-destination="$TAP" \
   e2e/*.test.mjs

@@ -10,6 +10,10 @@ export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 export const gatewayProject = fileURLToPath(new URL('../../../src/Gateway/', import.meta.url));
 export const gatewayDll = fileURLToPath(new URL('../../../src/Gateway/bin/Release/net10.0/SseCluster.Gateway.dll', import.meta.url));
 export const artifactsDir = fileURLToPath(new URL('./artifacts/', import.meta.url));
+export const answerBackendProgram = fileURLToPath(new URL('../../../samples/AnswerBackend/Program.cs', import.meta.url));
+export const answerBackendDll = fileURLToPath(
+  new URL('../../../samples/AnswerBackend/bin/Release/net10.0/SseCluster.Samples.AnswerBackend.dll', import.meta.url),
+);
 
 export const CHROMIUM_ARGS = [
   '--no-sandbox',
@@ -43,20 +47,69 @@ export function freePort() {
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * The gateway to test: GATEWAY_URL when e2e.sh started one, else one started here (from
- * the Release build) and ended by PID when `stop()` is called.
+ * The gateway to test: GATEWAY_URL when e2e.sh started one (with ANSWER_BACKEND_URL when it
+ * also started samples/AnswerBackend for it), else one started here (from the Release build)
+ * and ended by PID when `stop()` is called. With `answers: true` the gateway started here
+ * hands questions to samples/AnswerBackend (its Release build), started here as well.
  */
-export async function startGateway() {
-  if (process.env.GATEWAY_URL) return { url: process.env.GATEWAY_URL.replace(/\/+$/, ''), stop: async () => {} };
+export async function startGateway({ answers = false } = {}) {
+  if (process.env.GATEWAY_URL) {
+    return { url: process.env.GATEWAY_URL.replace(/\/+$/, ''), answers: !!process.env.ANSWER_BACKEND_URL, stop: async () => {} };
+  }
   if (!existsSync(gatewayDll)) throw new Error(`gateway not built: ${gatewayDll} (run dotnet build src/Gateway -c Release)`);
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const child = spawn('dotnet', [gatewayDll, '--urls', url], {
-    cwd: gatewayProject, // content root: appsettings.Development.json and wwwroot
-    // A key of its own: Development would otherwise sign with (and create) the developer's per-machine key.
-    env: { ...process.env, ASPNETCORE_ENVIRONMENT: 'Development', DOTNET_NOLOGO: '1', SseCluster__Auth__SigningKey: `e2e-${randomBytes(32).toString('hex')}` },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const env = { ...process.env, ASPNETCORE_ENVIRONMENT: 'Development', DOTNET_NOLOGO: '1', SseCluster__Auth__SigningKey: `e2e-${randomBytes(32).toString('hex')}` };
+  const children = [];
+  if (answers) {
+    if (!existsSync(answerBackendDll)) throw new Error(`answer backend not built: ${answerBackendDll} (run dotnet build samples/AnswerBackend -c Release)`);
+    let backendPort = await freePort();
+    while (backendPort === port) backendPort = await freePort();
+    const secret = `e2e-${randomBytes(16).toString('hex')}`;
+    const backendUrl = `http://127.0.0.1:${backendPort}`;
+    children.push(
+      spawnTracked('answer backend', 'dotnet', [answerBackendDll, '--urls', backendUrl, '--AnswerBackend:GatewayUrl', url, '--AnswerBackend:Secret', secret], {
+        env: { ...process.env, DOTNET_NOLOGO: '1' },
+      }),
+    );
+    env.SseCluster__Answers__BackendUrl = `${backendUrl}/answer`;
+    env.SseCluster__Answers__BackendSecret = secret;
+  }
+  // content root: appsettings.Development.json and wwwroot.
+  // A key of its own: Development would otherwise sign with (and create) the developer's per-machine key.
+  const gateway = spawnTracked('gateway', 'dotnet', [gatewayDll, '--urls', url], { cwd: gatewayProject, env });
+  children.push(gateway);
+  const output = () => children.map((c) => `--- ${c.name}\n${c.output()}`).join('\n');
+  // The gateway first (it may be writing to the backend), then the backend.
+  const stop = async () => {
+    for (const child of [...children].reverse()) await child.stop();
+  };
+  const child = gateway.child;
+
+  const deadline = Date.now() + 30000;
+  for (;;) {
+    if (child.exitCode !== null) {
+      await stop();
+      throw new Error(`gateway exited with ${child.exitCode}:\n${output()}`);
+    }
+    try {
+      const response = await fetch(`${url}/healthz`);
+      if (response.status === 200) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`gateway did not answer /healthz within 30 s:\n${output()}`);
+    }
+    await sleep(200);
+  }
+  return { url, answers, stop };
+}
+
+/** Spawns a process whose `stop()` ends it by PID (SIGTERM, then SIGKILL after 5 s); it also ends when this process exits. */
+function spawnTracked(name, command, args, options) {
+  const child = spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.on('data', (d) => (output += d));
   child.stderr.on('data', (d) => (output += d));
@@ -65,7 +118,6 @@ export async function startGateway() {
     if (child.exitCode === null && child.signalCode === null) process.kill(child.pid, 'SIGTERM');
   };
   process.once('exit', kill);
-
   const stop = async () => {
     kill();
     const timer = setTimeout(() => {
@@ -75,23 +127,20 @@ export async function startGateway() {
     clearTimeout(timer);
     process.removeListener('exit', kill);
   };
+  return { name, child, output: () => output, stop };
+}
 
-  const deadline = Date.now() + 30000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`gateway exited with ${child.exitCode}:\n${output}`);
-    try {
-      const response = await fetch(`${url}/healthz`);
-      if (response.status === 200) break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`gateway did not answer /healthz within 30 s:\n${output}`);
-    }
-    await sleep(200);
-  }
-  return { url, stop };
+/**
+ * The canned answer samples/AnswerBackend streams, read from its source (the `Answer`
+ * constant's string literals), so a test compares against exactly what the backend sends.
+ */
+export function cannedAnswer() {
+  const source = readFileSync(answerBackendProgram, 'utf8');
+  const declaration = /const string Answer\s*=([\s\S]*?);/.exec(source);
+  if (!declaration) throw new Error(`no 'const string Answer' in ${answerBackendProgram}`);
+  const literals = [...declaration[1].matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => JSON.parse(`"${m[1]}"`));
+  if (literals.length === 0) throw new Error(`the Answer constant in ${answerBackendProgram} has no string literal`);
+  return literals.join('');
 }
 
 /** A unique user id per test run. */

@@ -56,6 +56,16 @@ const ui = {
   statsUpdated: $('statsUpdated'),
   gateways: $('gateways'),
   chart: $('chart'),
+  askForm: $('askForm'),
+  question: $('question'),
+  ask: $('ask'),
+  cancelAnswer: $('cancelAnswer'),
+  answerStatus: $('answerStatus'),
+  answerMessage: $('answerMessage'),
+  answerId: $('answerId'),
+  answerChunks: $('answerChunks'),
+  answerResumes: $('answerResumes'),
+  answerText: $('answerText'),
 };
 
 /** The signed-in session: user, token and its stream. */
@@ -175,14 +185,16 @@ async function signIn(event) {
   ui.signOut.hidden = false;
   ui.signIn.textContent = 'Switch user';
   if (!ui.sendUserId.value) ui.sendUserId.value = userId;
-  for (const button of [ui.send, ui.publish, ui.broadcast]) button.disabled = false;
+  for (const button of [ui.send, ui.publish, ui.broadcast, ui.ask]) button.disabled = false;
   setMessage(ui.signInMessage, '');
+  setMessage(ui.answerMessage, '');
   renderConnection();
   startStats();
 }
 
 function signOut({ quiet = false } = {}) {
   stopStats();
+  answering?.controller.abort();
   if (session) {
     for (const off of session.offs) off();
     session.client.disconnect();
@@ -193,8 +205,9 @@ function signOut({ quiet = false } = {}) {
   ui.whoami.hidden = true;
   ui.signOut.hidden = true;
   ui.signIn.textContent = 'Sign in & connect';
-  for (const button of [ui.send, ui.publish, ui.broadcast]) button.disabled = true;
+  for (const button of [ui.send, ui.publish, ui.broadcast, ui.ask]) button.disabled = true;
   setMessage(ui.signInMessage, 'Signed out.');
+  setMessage(ui.answerMessage, 'Sign in to ask.');
 }
 
 // ---- connection and events -------------------------------------------------------------
@@ -336,6 +349,101 @@ for (const tab of document.querySelectorAll('.tab')) {
     for (const panel of document.querySelectorAll('.tab-panel')) panel.hidden = panel.dataset.panel !== tab.dataset.tab;
   });
 }
+
+// ---- streamed answer -------------------------------------------------------------------
+// The question goes to POST /sse/answers with the session's client (its token getter and
+// backoff); the client resumes a broken answer stream from the last chunk id by itself, so
+// the panel only appends what it is handed. Chunks are shown as text nodes, never as HTML.
+
+/** The answer being streamed: { controller, chunks, resumes }, or null. */
+let answering = null;
+
+async function ask(event) {
+  event.preventDefault();
+  if (!session) {
+    setMessage(ui.answerMessage, 'Sign in first.', 'error');
+    return;
+  }
+  const question = ui.question.value.trim();
+  if (!question) return;
+  answering?.controller.abort();
+  const run = { controller: new AbortController(), chunks: 0, resumes: 0 };
+  answering = run;
+  const current = () => answering === run;
+  ui.answerText.replaceChildren();
+  ui.answerId.textContent = '—';
+  ui.answerChunks.textContent = '0';
+  ui.answerResumes.textContent = '0';
+  ui.cancelAnswer.hidden = false;
+  setAnswerStatus('asking');
+  setMessage(ui.answerMessage, 'Asking…');
+  try {
+    const answer = await session.client.streamAnswer(
+      { question },
+      {
+        signal: run.controller.signal,
+        onAnswer: ({ answerId }) => {
+          if (current()) ui.answerId.textContent = answerId;
+        },
+        onState: (state) => {
+          if (!current()) return;
+          if (state === 'resuming') {
+            run.resumes++;
+            ui.answerResumes.textContent = String(run.resumes);
+            setMessage(ui.answerMessage, 'The stream broke: resuming from the last chunk…');
+          } else if (state === 'streaming') {
+            setMessage(ui.answerMessage, '');
+          }
+          setAnswerStatus(state);
+        },
+        onChunk: (chunk) => {
+          if (!current()) return;
+          run.chunks++;
+          ui.answerChunks.textContent = String(run.chunks);
+          // The same rule as the client's answer.text: string data is the answer's text.
+          if (typeof chunk.data === 'string') ui.answerText.append(chunk.data);
+          ui.answerText.scrollTop = ui.answerText.scrollHeight;
+        },
+      },
+    );
+    if (!current()) return;
+    setAnswerStatus('done');
+    const resumed = run.resumes ? ` · resumed ${run.resumes}×` : '';
+    setMessage(ui.answerMessage, `Done · ${answer.chunks.length} chunks${resumed}`, 'ok');
+  } catch (error) {
+    if (!current()) return;
+    if (error?.name === 'AbortError') {
+      setAnswerStatus('cancelled');
+      setMessage(ui.answerMessage, 'Stopped.');
+    } else if (error?.status === 503) {
+      const detail = error.problem?.detail ?? '';
+      setAnswerStatus('unavailable');
+      setMessage(
+        ui.answerMessage,
+        /BackendUrl/.test(detail)
+          ? 'This gateway has no answer backend (SseCluster:Answers:BackendUrl is not set), so it cannot answer questions.'
+          : `Streamed answers are unavailable right now: ${detail || error.message}`,
+        'error',
+      );
+    } else {
+      setAnswerStatus('error');
+      setMessage(ui.answerMessage, error?.reason ? `The answer failed: ${error.reason}` : String(error?.message ?? error), 'error');
+    }
+  } finally {
+    if (current()) {
+      answering = null;
+      ui.cancelAnswer.hidden = true;
+    }
+  }
+}
+
+function setAnswerStatus(state) {
+  ui.answerStatus.textContent = state;
+  ui.answerStatus.dataset.state = state;
+}
+
+ui.askForm.addEventListener('submit', (event) => void ask(event));
+ui.cancelAnswer.addEventListener('click', () => answering?.controller.abort());
 
 // ---- cluster stats ---------------------------------------------------------------------
 
