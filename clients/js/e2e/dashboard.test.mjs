@@ -72,7 +72,8 @@ describe('dashboard', () => {
     await page.click('#send');
     const sent = page.locator('#events li[data-type="notice"]', { hasText: sendNonce });
     await sent.waitFor({ timeout: 10000 });
-    assert.match(await page.textContent('#sendResult'), /Accepted/);
+    // The event can reach the page over its stream before the 202 of the send does.
+    await waitForText(page, '#sendResult', /Accepted/);
     assert.notEqual(await sent.getAttribute('data-id'), '');
 
     // Publish to a topic the connection reads.
@@ -90,7 +91,7 @@ describe('dashboard', () => {
     await page.fill('#broadcastData', JSON.stringify({ title: broadcastNonce }));
     await page.click('#broadcast');
     await page.locator('#events li[data-type="message"]', { hasText: broadcastNonce }).waitFor({ timeout: 10000 });
-    assert.match(await page.textContent('#broadcastResult'), /Accepted/);
+    await waitForText(page, '#broadcastResult', /Accepted/);
 
     // Stats polled and drawn.
     await page.waitForFunction(() => Number((document.querySelector('#statConnections')?.textContent ?? '').replace(/\D/g, '')) >= 1, null, {
@@ -107,6 +108,19 @@ describe('dashboard', () => {
     assert.deepEqual(errors, [], 'no console errors');
     await page.close();
   });
+
+  /** Waits until the element's text matches; fails with what it showed last. */
+  async function waitForText(page, selector, pattern) {
+    try {
+      await page.waitForFunction(
+        ([sel, source, flags]) => new RegExp(source, flags).test(document.querySelector(sel)?.textContent ?? ''),
+        [selector, pattern.source, pattern.flags],
+        { timeout: 10000 },
+      );
+    } catch {
+      assert.match(await page.textContent(selector), pattern);
+    }
+  }
 
   async function devToken(userId, roles) {
     const response = await fetch(`${gateway.url}/dev/token`, {
