@@ -168,8 +168,21 @@ internal static class AnswerEndpoints
             return NotFound(answerId);
         }
 
+        // The chunk id is the same through the retries below, so a chunk a dying silo stored is not stored twice; an
+        // Idempotency-Key (scoped to the answer) gives the backend's own retries, on any node, that same guarantee.
+        var chunkId = Guid.NewGuid();
+        if (context.Request.Headers["Idempotency-Key"] is { Count: > 0 } keys)
+        {
+            var key = keys.ToString();
+            if (keys.Count > 1 || key.Length is 0 or > PublishEndpoints.MaxIdempotencyKeyLength || key.Any(c => c is < ' ' or > '~'))
+            {
+                return Problems.Field("Idempotency-Key", $"one key of 1-{PublishEndpoints.MaxIdempotencyKeyLength} printable ASCII characters");
+            }
+
+            chunkId = PublishIds.FromKey("answer\n" + answerId + "\n" + key);
+        }
+
         var chunk = new EventPayload(body.EventType ?? AnswerEvents.Chunk, body.Data.GetRawText(), DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
-        var chunkId = Guid.NewGuid(); // the same through the retries below, so a chunk a dying silo stored is not stored twice
         return await CallAsync(answerId, s, (g, ct) => g.Append(chunk, chunkId, ct), finishing: false, context.RequestAborted);
     }
 
@@ -238,7 +251,7 @@ internal static class AnswerEndpoints
         }
         catch (RoutingUnavailableException ex)
         {
-            return Problems.Unavailable($"the outcome is unknown; send the same request again: {ex.Message}");
+            return Problems.Unavailable($"the outcome is unknown (a chunk sent again stores once only with the same Idempotency-Key): {ex.Message}");
         }
 
         if (finishing && outcome.Kind == AnswerOutcomeKind.Finished && attempts > 1)
