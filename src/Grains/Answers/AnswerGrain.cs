@@ -13,9 +13,10 @@ namespace SseCluster.Grains.Answers;
 /// </summary>
 internal sealed partial class AnswerGrain(IStreamHistory history, TimeProvider time, IOptions<AnswerGrainOptions> options, ILogger<AnswerGrain> logger) : Grain, IAnswerGrain
 {
-    private readonly AnswerLimits _limits = options.Value.Limits;
-
     private const int ReadBatch = 256;
+
+    // This silo's configuration, never a caller's: whoever writes (a gateway, a publisher-library client) is held to it.
+    private readonly AnswerLimits _limits = options.Value.Limits;
 
     private string _id = "";
     private StreamKey _stream;
@@ -76,6 +77,7 @@ internal sealed partial class AnswerGrain(IStreamHistory history, TimeProvider t
 
         var sequence = await PublishAsync(AnswerEvents.Answer, AnswerEvents.AnswerData(_id, userId), now, cancellationToken);
         _user = userId;
+        _last = sequence;
         _status = AnswerStatus.Open;
         _createdAt = now;
         ArmTimeout();
