@@ -13,12 +13,15 @@ using StackExchange.Redis;
 
 namespace SseCluster.Client;
 
-/// <summary>Registers <see cref="ISseEventPublisher"/> for services that publish to an SseCluster without an HTTP hop.</summary>
+/// <summary>
+/// Registers <see cref="ISseEventPublisher"/> and <see cref="ISseAnswerWriter"/> for services that publish to an
+/// SseCluster, or write its streamed answers, without an HTTP hop.
+/// </summary>
 public static partial class SseClusterPublisherServiceCollectionExtensions
 {
     /// <summary>
     /// Registers an Orleans client that finds the gateways' silos through the cluster's Redis, and
-    /// <see cref="ISseEventPublisher"/> over it. Reads the gateways' own keys: <c>SseCluster:Redis:Configuration</c>
+    /// <see cref="ISseEventPublisher"/> and <see cref="ISseAnswerWriter"/> over it. Reads the gateways' own keys: <c>SseCluster:Redis:Configuration</c>
     /// (required), <c>SseCluster:Orleans:ClusterId</c> / <c>ServiceId</c> (defaults shared with the gateways),
     /// <c>SseCluster:Publish:*</c> and <c>SseCluster:Limits:ReconnectBlockSeconds</c>. The client connects when the host
     /// starts, and keeps trying (logging once) while no gateway is up.
@@ -77,7 +80,7 @@ public static partial class SseClusterPublisherServiceCollectionExtensions
     }
 
     /// <summary>
-    /// Registers <see cref="ISseEventPublisher"/> over the grains of the cluster this process already belongs to — a
+    /// Registers <see cref="ISseEventPublisher"/> and <see cref="ISseAnswerWriter"/> over the grains of the cluster this process already belongs to — a
     /// silo it hosts (as the gateway does) or an Orleans client registered by the caller. Reads <c>SseCluster:Publish</c>
     /// and <c>SseCluster:Limits:ReconnectBlockSeconds</c>.
     /// </summary>
@@ -95,6 +98,7 @@ public static partial class SseClusterPublisherServiceCollectionExtensions
             .Validate(o => o.ReconnectBlockSeconds is >= 0 and <= 86_400, "SseCluster:Limits:ReconnectBlockSeconds must be between 0 and 86400")
             .ValidateOnStart();
         services.TryAddSingleton<ISseEventPublisher, GrainPublisher>();
+        services.TryAddSingleton<ISseAnswerWriter, GrainAnswerWriter>();
         return services;
     }
 

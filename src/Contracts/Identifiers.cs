@@ -60,6 +60,26 @@ public static class Identifiers
     public static bool IsValidAnswerId(string? value) =>
         !string.IsNullOrEmpty(value) && value.Length <= MaxAnswerIdLength && !value.AsSpan().ContainsAnyExcept(AnswerIdChars);
 
+    /// <summary>The event types of an answer stream that the cluster writes itself (its first event and its two ends).</summary>
+    public static IReadOnlySet<string> ReservedAnswerEventTypes { get; } =
+        new HashSet<string>(StringComparer.Ordinal) { "answer", "done", "error" };
+
+    /// <summary>The rule of the reason an answer fails with, as error messages state it.</summary>
+    public const string AnswerFailReasonRule = "1-200 characters without control characters";
+
+    /// <summary>
+    /// Null when <paramref name="value"/> may type an answer's chunk; otherwise what is wrong with it: not
+    /// <see cref="EventTypeRule"/>, or reserved (<see cref="ReservedEventTypes"/>, <see cref="ReservedAnswerEventTypes"/>).
+    /// </summary>
+    public static string? AnswerChunkTypeProblem(string value) =>
+        !IsValidEventType(value) ? EventTypeRule
+        : ReservedEventTypes.Contains(value) || ReservedAnswerEventTypes.Contains(value) ? $"'{value}' is reserved for the gateway"
+        : null;
+
+    /// <summary>True for a reason an answer may fail with: <see cref="AnswerFailReasonRule"/>.</summary>
+    public static bool IsValidAnswerFailReason(string? value) =>
+        value is { Length: > 0 and <= 200 } && !value.Any(char.IsControl);
+
     /// <summary>True for a syntactically valid event type (reserved names included).</summary>
     public static bool IsValidEventType(string? value) =>
         !string.IsNullOrEmpty(value) && value.Length <= MaxEventTypeLength && !value.AsSpan().ContainsAnyExcept(EventTypeChars);

@@ -168,6 +168,47 @@ public sealed class AnswerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ChunkSentAgainWithItsIdempotencyKey_IsStoredOnce_AnotherKeyIsAnotherChunk_AndABadKeyIs400()
+    {
+        using var client = _gateway.CreateClient(Tokens.For("repeater"));
+        var (_, stream) = await AskAsync(client, new { mode = "manual" });
+        await using var _ = stream;
+        var answerId = (await stream!.WaitForAsync("answer")).Json.GetProperty("answerId").GetString()!;
+        using var backend = _gateway.CreateClient();
+        backend.DefaultRequestHeaders.Add("X-SseCluster-Secret", AnswerTestBackend.Secret);
+
+        async Task<HttpResponseMessage> ChunkAsync(string text, string? key)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, $"/sse/answers/{answerId}/chunks") { Content = JsonContent.Create(new { data = text }) };
+            if (key is not null)
+            {
+                request.Headers.TryAddWithoutValidation("Idempotency-Key", key);
+            }
+
+            return await backend.SendAsync(request);
+        }
+
+        async Task<long> SequenceOf(HttpResponseMessage response)
+        {
+            var body = await response.Content.ReadAsStringAsync();
+            Assert.True(response.StatusCode == HttpStatusCode.Accepted, $"{(int)response.StatusCode} {body}");
+            return JsonDocument.Parse(body).RootElement.GetProperty("sequence").GetInt64();
+        }
+
+        var first = await SequenceOf(await ChunkAsync("one", "chunk-0"));
+        Assert.Equal(first, await SequenceOf(await ChunkAsync("one", "chunk-0")));
+        Assert.Equal(first + 1, await SequenceOf(await ChunkAsync("two", "chunk-1")));
+        var bad = await ChunkAsync("three", "tab\tin key");
+        Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        Assert.Contains("Idempotency-Key", await bad.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+
+        (await _backend.CompleteAsync(answerId)).EnsureSuccessStatusCode();
+        await stream.WaitForAsync("done");
+        await stream.Ended.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(["\"one\"", "\"two\""], stream.Received.Where(e => e.EventType == "chunk").Select(e => e.Data).ToArray());
+    }
+
+    [Fact]
     public async Task BackendThatCannotBeReached_GivesErrorEventAndEnd()
     {
         await using var gateway = await GatewayHost.StartAsync(new Dictionary<string, string?>

@@ -9,21 +9,31 @@ namespace SseCluster.Contracts.Routing;
 [Alias("sse.IAnswerGrain")]
 public interface IAnswerGrain : IGrainWithStringKey
 {
-    /// <summary>Starts the answer for <paramref name="userId"/>: stores the <c>answer</c> event (sequence 1).</summary>
+    /// <summary>
+    /// Starts the answer for <paramref name="userId"/>: stores the <c>answer</c> event (sequence 1). The answer is held to
+    /// the limits of the silo that holds its grain (<c>SseCluster:Answers</c>); callers cannot choose them.
+    /// </summary>
     [Alias("open")]
-    Task<AnswerOutcome> Open(string userId, AnswerLimits limits, CancellationToken cancellationToken = default);
+    Task<AnswerOutcome> Open(string userId, CancellationToken cancellationToken = default);
 
     /// <summary>The answer's state; <see cref="AnswerStatus.NotFound"/> when it never existed or outlived its retention.</summary>
     [Alias("describe")]
-    Task<AnswerInfo> Describe(AnswerLimits limits, CancellationToken cancellationToken = default);
+    Task<AnswerInfo> Describe(CancellationToken cancellationToken = default);
 
-    /// <summary>Appends one chunk unless the answer finished or a limit would be passed.</summary>
+    /// <summary>
+    /// Appends one chunk unless the answer finished or a limit would be passed. <paramref name="chunkId"/> makes the call
+    /// idempotent: the same chunk sent again with the same id (a retry after a silo died) answers with the sequence it was
+    /// stored at instead of storing it twice.
+    /// </summary>
     [Alias("append")]
-    Task<AnswerOutcome> Append([Immutable] EventPayload chunk, AnswerLimits limits, CancellationToken cancellationToken = default);
+    Task<AnswerOutcome> Append([Immutable] EventPayload chunk, Guid chunkId, CancellationToken cancellationToken = default);
 
-    /// <summary>Ends the answer with <c>done</c> (<paramref name="failure"/> null) or <c>error</c>. A second end answers <see cref="AnswerOutcomeKind.Finished"/>.</summary>
+    /// <summary>
+    /// Ends the answer with <c>done</c> (<paramref name="failure"/> null) or <c>error</c>. A second end answers
+    /// <see cref="AnswerOutcomeKind.Finished"/> with the sequence of the end already stored.
+    /// </summary>
     [Alias("finish")]
-    Task<AnswerOutcome> Finish(string? failure, AnswerLimits limits, CancellationToken cancellationToken = default);
+    Task<AnswerOutcome> Finish(string? failure, CancellationToken cancellationToken = default);
 }
 
 /// <summary>
@@ -40,7 +50,11 @@ public interface IAnswerQuotaGrain : IGrainWithStringKey
     Task Release(string answerId);
 }
 
-/// <summary>The limits an answer is held to, sent by the gateway so every node applies its own configuration.</summary>
+/// <summary>
+/// The limits an answer is held to: the configuration (<c>SseCluster:Answers</c>) of the silo whose grain holds it, the
+/// same that silo's gateway enforces on its HTTP endpoints. Never sent by callers, so a publisher-library client cannot
+/// choose its own. <see cref="MaxChunkBytes"/> bounds one chunk's data.
+/// </summary>
 [GenerateSerializer]
 [Immutable]
 [Alias("sse.AnswerLimits")]
@@ -49,7 +63,12 @@ public sealed record AnswerLimits(
     [property: Id(1)] long MaxBytes,
     [property: Id(2)] int MaxOpenPerUser,
     [property: Id(3)] TimeSpan Timeout,
-    [property: Id(4)] TimeSpan Retention);
+    [property: Id(4)] TimeSpan Retention,
+    [property: Id(5)] int MaxChunkBytes)
+{
+    /// <summary>The defaults of <c>SseCluster:Answers</c>.</summary>
+    public static AnswerLimits Default { get; } = new(900, 1024 * 1024, 5, TimeSpan.FromSeconds(120), TimeSpan.FromSeconds(600), 16 * 1024);
+}
 
 [GenerateSerializer]
 [Alias("sse.AnswerOutcomeKind")]
@@ -62,6 +81,7 @@ public enum AnswerOutcomeKind : byte
     TooManyOpen,
     TooManyChunks,
     TooManyBytes,
+    ChunkTooLarge,
 }
 
 /// <summary>What an answer call did; <see cref="Sequence"/> is the stored event's sequence when it succeeded.</summary>

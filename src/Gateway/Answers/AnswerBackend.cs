@@ -16,7 +16,6 @@ internal sealed partial class AnswerBackend(
     IHttpClientFactory clients,
     IGrainFactory grains,
     IOptions<AnswerOptions> options,
-    IOptions<Grains.HistoryOptions> history,
     ILogger<AnswerBackend> logger)
 {
     public const string ClientName = "SseCluster.Answers";
@@ -62,7 +61,7 @@ internal sealed partial class AnswerBackend(
 
         try
         {
-            await grains.GetGrain<IAnswerGrain>(answerId).Finish(failure, o.LimitsFor(history.Value));
+            await grains.GetGrain<IAnswerGrain>(answerId).Finish(failure);
         }
         catch (Exception ex)
         {

@@ -67,7 +67,9 @@ internal static class AnswerEndpoints
         AnswerOutcome opened;
         try
         {
-            opened = await s.Grains.GetGrain<IAnswerGrain>(answerId).Open(caller!.UserId!, s.Limits, context.RequestAborted);
+            // Not retried: a new answer id makes a second attempt a second answer, which the first one's failure leaves unknown.
+            var grain = s.Grains.GetGrain<IAnswerGrain>(answerId);
+            opened = await s.Calls.RunAsync(ct => grain.Open(caller!.UserId!, ct), $"opening answer {answerId}", context.RequestAborted);
         }
         catch (RoutingUnavailableException ex)
         {
@@ -94,7 +96,18 @@ internal static class AnswerEndpoints
             return;
         }
 
-        if (await OwnAnswerAsync(answerId, caller!, s, context.RequestAborted) is not { } info)
+        AnswerInfo? own;
+        try
+        {
+            own = await OwnAnswerAsync(answerId, caller!, s, context.RequestAborted);
+        }
+        catch (RoutingUnavailableException ex)
+        {
+            await Problems.Unavailable($"the answer cannot be read now: {ex.Message}").ExecuteAsync(context);
+            return;
+        }
+
+        if (own is not { } info)
         {
             await NotFound(answerId).ExecuteAsync(context);
             return;
@@ -140,9 +153,9 @@ internal static class AnswerEndpoints
             return problem;
         }
 
-        if (body!.EventType is { } type && (!Identifiers.IsValidEventType(type) || Identifiers.ReservedEventTypes.Contains(type) || AnswerEvents.Reserved.Contains(type)))
+        if (body!.EventType is { } type && Identifiers.AnswerChunkTypeProblem(type) is { } typeProblem)
         {
-            return Problems.Field("eventType", Identifiers.IsValidEventType(type) ? $"'{type}' is reserved for the gateway" : Identifiers.EventTypeRule);
+            return Problems.Field("eventType", typeProblem);
         }
 
         if (body.Data.ValueKind == System.Text.Json.JsonValueKind.Undefined)
@@ -155,8 +168,22 @@ internal static class AnswerEndpoints
             return NotFound(answerId);
         }
 
+        // The chunk id is the same through the retries below, so a chunk a dying silo stored is not stored twice; an
+        // Idempotency-Key (scoped to the answer) gives the backend's own retries, on any node, that same guarantee.
+        var chunkId = Guid.NewGuid();
+        if (context.Request.Headers["Idempotency-Key"] is { Count: > 0 } keys)
+        {
+            var key = keys.ToString();
+            if (keys.Count > 1 || key.Length is 0 or > PublishEndpoints.MaxIdempotencyKeyLength || key.Any(c => c is < ' ' or > '~'))
+            {
+                return Problems.Field("Idempotency-Key", $"one key of 1-{PublishEndpoints.MaxIdempotencyKeyLength} printable ASCII characters");
+            }
+
+            chunkId = PublishIds.FromKey("answer\n" + answerId + "\n" + key);
+        }
+
         var chunk = new EventPayload(body.EventType ?? AnswerEvents.Chunk, body.Data.GetRawText(), DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
-        return await CallAsync(answerId, s, g => g.Append(chunk, s.Limits, context.RequestAborted));
+        return await CallAsync(answerId, s, (g, ct) => g.Append(chunk, chunkId, ct), finishing: false, context.RequestAborted);
     }
 
     private static async Task<IResult> CompleteAsync(string answerId, HttpContext context, AnswerServices s)
@@ -167,7 +194,7 @@ internal static class AnswerEndpoints
         }
 
         return Identifiers.IsValidAnswerId(answerId)
-            ? await CallAsync(answerId, s, g => g.Finish(null, s.Limits, context.RequestAborted))
+            ? await CallAsync(answerId, s, (g, ct) => g.Finish(null, ct), finishing: true, context.RequestAborted)
             : NotFound(answerId);
     }
 
@@ -189,9 +216,9 @@ internal static class AnswerEndpoints
 
             if (body!.Reason is { } given)
             {
-                if (given.Length is 0 or > 200 || given.Any(char.IsControl))
+                if (!Identifiers.IsValidAnswerFailReason(given))
                 {
-                    return Problems.Field("reason", "1-200 characters without control characters");
+                    return Problems.Field("reason", Identifiers.AnswerFailReasonRule);
                 }
 
                 reason = given;
@@ -199,21 +226,37 @@ internal static class AnswerEndpoints
         }
 
         return Identifiers.IsValidAnswerId(answerId)
-            ? await CallAsync(answerId, s, g => g.Finish(reason, s.Limits, context.RequestAborted))
+            ? await CallAsync(answerId, s, (g, ct) => g.Finish(reason, ct), finishing: true, context.RequestAborted)
             : NotFound(answerId);
     }
 
-    private static async Task<IResult> CallAsync(string answerId, AnswerServices s, Func<IAnswerGrain, Task<AnswerOutcome>> call)
+    // The call is retried while the silo holding the grain dies and until it is declared dead, as publishes are: appends
+    // carry one chunk id through every attempt, and an end that an earlier attempt may have stored counts as done.
+    private static async Task<IResult> CallAsync(string answerId, AnswerServices s, Func<IAnswerGrain, CancellationToken, Task<AnswerOutcome>> call, bool finishing, CancellationToken cancellationToken)
     {
         var o = s.Options.Value;
+        var grain = s.Grains.GetGrain<IAnswerGrain>(answerId);
+        var attempts = 0;
         AnswerOutcome outcome;
         try
         {
-            outcome = await call(s.Grains.GetGrain<IAnswerGrain>(answerId));
+            outcome = await s.Calls.RetryAsync(
+                ct =>
+                {
+                    attempts++;
+                    return call(grain, ct);
+                },
+                $"writing answer {answerId}",
+                cancellationToken);
         }
         catch (RoutingUnavailableException ex)
         {
-            return Problems.Unavailable($"nothing was stored: {ex.Message}");
+            return Problems.Unavailable($"the outcome is unknown (a chunk sent again stores once only with the same Idempotency-Key): {ex.Message}");
+        }
+
+        if (finishing && outcome.Kind == AnswerOutcomeKind.Finished && attempts > 1)
+        {
+            outcome = outcome with { Kind = AnswerOutcomeKind.Ok };
         }
 
         return outcome.Kind switch
@@ -222,6 +265,7 @@ internal static class AnswerEndpoints
             AnswerOutcomeKind.Finished => Problems.Status(StatusCodes.Status409Conflict, $"answer '{answerId}' has finished (complete or fail was called); it takes nothing more", "The answer has finished"),
             AnswerOutcomeKind.TooManyChunks => Problems.Status(StatusCodes.Status409Conflict, $"answer '{answerId}' has {s.Limits.MaxChunks} chunks, the most it may hold (SseCluster:Answers:MaxChunksPerAnswer, at most SseCluster:History:MaxEventsPerStream less 2)", "Too many chunks"),
             AnswerOutcomeKind.TooManyBytes => Problems.Status(StatusCodes.Status413PayloadTooLarge, $"answer '{answerId}' would pass {o.MaxBytesPerAnswer} bytes of chunk data (SseCluster:Answers:MaxBytesPerAnswer)", "The answer is too large"),
+            AnswerOutcomeKind.ChunkTooLarge => Problems.Status(StatusCodes.Status413PayloadTooLarge, $"a chunk of answer '{answerId}' may hold at most {o.MaxChunkBytes} bytes of data (SseCluster:Answers:MaxChunkBytes)", "The chunk is too large"),
             _ => NotFound(answerId),
         };
     }
@@ -237,7 +281,8 @@ internal static class AnswerEndpoints
             return null;
         }
 
-        var info = await s.Grains.GetGrain<IAnswerGrain>(answerId).Describe(s.Limits, cancellationToken);
+        var grain = s.Grains.GetGrain<IAnswerGrain>(answerId);
+        var info = await s.Calls.RetryAsync(ct => grain.Describe(ct), $"reading answer {answerId}", cancellationToken);
         return info.Status != AnswerStatus.NotFound && info.UserId == caller.UserId ? info : null;
     }
 
@@ -283,7 +328,7 @@ internal static class AnswerEndpoints
         StreamConnectHandler.SetStreamHeaders(context);
         try
         {
-            await s.Reader.RunAsync(response, stream, after, s.Limits, context.RequestAborted);
+            await s.Reader.RunAsync(response, stream, after, context.RequestAborted);
         }
         catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
         {

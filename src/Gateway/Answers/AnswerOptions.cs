@@ -39,7 +39,7 @@ public sealed class AnswerOptions
     /// chunks and its end), so fewer chunks are allowed than configured where <c>History:MaxEventsPerStream</c> is smaller.
     /// </summary>
     internal AnswerLimits LimitsFor(Grains.HistoryOptions history) => new(
-        EffectiveMaxChunks(history), MaxBytesPerAnswer, MaxOpenAnswersPerUser, TimeSpan.FromSeconds(TimeoutSeconds), TimeSpan.FromSeconds(RetentionSeconds));
+        EffectiveMaxChunks(history), MaxBytesPerAnswer, MaxOpenAnswersPerUser, TimeSpan.FromSeconds(TimeoutSeconds), TimeSpan.FromSeconds(RetentionSeconds), MaxChunkBytes);
 
     internal int EffectiveMaxChunks(Grains.HistoryOptions history) => Math.Max(1, Math.Min(MaxChunksPerAnswer, history.MaxEventsPerStream - 2));
 }

@@ -29,7 +29,7 @@ internal sealed partial class AnswerReader(
     private const int ReadBatch = 256;
 
     /// <summary>Writes the events after <paramref name="after"/>; returns once the final one was written or the client left.</summary>
-    public async Task RunAsync(HttpResponse response, StreamKey stream, long after, AnswerLimits limits, CancellationToken cancellationToken)
+    public async Task RunAsync(HttpResponse response, StreamKey stream, long after, CancellationToken cancellationToken)
     {
         using var wakes = signals.Subscribe(stream);
         var attached = false;
@@ -84,7 +84,7 @@ internal sealed partial class AnswerReader(
 
                 if (sinceNudge.Elapsed >= Nudge)
                 {
-                    await NudgeAsync(stream, limits, cancellationToken);
+                    await NudgeAsync(stream, cancellationToken);
                     sinceNudge.Restart();
                 }
 
@@ -110,11 +110,11 @@ internal sealed partial class AnswerReader(
 
     // While nothing comes, the answer's grain is called now and then: if the silo that held it died, this activates it
     // again, which re-arms its timeout, so an answer whose backend also died still ends (with error timeout).
-    private async Task NudgeAsync(StreamKey stream, AnswerLimits limits, CancellationToken cancellationToken)
+    private async Task NudgeAsync(StreamKey stream, CancellationToken cancellationToken)
     {
         try
         {
-            await grains.GetGrain<IAnswerGrain>(stream.Name).Describe(limits, cancellationToken);
+            await grains.GetGrain<IAnswerGrain>(stream.Name).Describe(cancellationToken);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 
 namespace SseCluster.Gateway.Answers;
 
@@ -19,6 +20,10 @@ internal static class AnswerServiceCollectionExtensions
             .Validate(o => o.MaxOpenAnswersPerUser >= 1, "SseCluster:Answers:MaxOpenAnswersPerUser must be at least 1")
             .Validate(o => o.RetentionSeconds is >= 1 and <= 86_400, "SseCluster:Answers:RetentionSeconds must be between 1 and 86400")
             .ValidateOnStart();
+
+        // The answer grains this node's silo holds apply the limits its endpoints report, whoever calls them.
+        services.AddOptions<Grains.Answers.AnswerGrainOptions>()
+            .Configure<IOptions<AnswerOptions>, IOptions<Grains.HistoryOptions>>((grain, answers, history) => grain.Limits = answers.Value.LimitsFor(history.Value));
         services.AddHttpClient(AnswerBackend.ClientName);
         services.AddSingleton<AnswerSignals>();
         services.AddSingleton<AnswerReader>();

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using SseCluster.Contracts;
 
 namespace SseCluster.Grains.Answers;
 
@@ -18,7 +19,7 @@ public static class AnswerEvents
     public const string Error = "error";
 
     /// <summary>Types a backend may not give a chunk.</summary>
-    public static IReadOnlySet<string> Reserved { get; } = new HashSet<string>(StringComparer.Ordinal) { Answer, Done, Error };
+    public static IReadOnlySet<string> Reserved => Identifiers.ReservedAnswerEventTypes;
 
     public static string AnswerData(string answerId, string userId) =>
         JsonSerializer.Serialize(new Dictionary<string, string> { ["answerId"] = answerId, ["userId"] = userId });

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using SseCluster.Contracts;
 using SseCluster.Contracts.Routing;
 using SseCluster.Grains.Storage;
@@ -10,9 +11,12 @@ namespace SseCluster.Grains.Answers;
 /// the checks (finished? over a limit?) and the append they guard cannot interleave. Events go through the answer's
 /// <see cref="IStreamGrain"/>, which stores them and hands them to the gateways whose readers wait for them.
 /// </summary>
-internal sealed partial class AnswerGrain(IStreamHistory history, TimeProvider time, ILogger<AnswerGrain> logger) : Grain, IAnswerGrain
+internal sealed partial class AnswerGrain(IStreamHistory history, TimeProvider time, IOptions<AnswerGrainOptions> options, ILogger<AnswerGrain> logger) : Grain, IAnswerGrain
 {
     private const int ReadBatch = 256;
+
+    // This silo's configuration, never a caller's: whoever writes (a gateway, a publisher-library client) is held to it.
+    private readonly AnswerLimits _limits = options.Value.Limits;
 
     private string _id = "";
     private StreamKey _stream;
@@ -24,8 +28,8 @@ internal sealed partial class AnswerGrain(IStreamHistory history, TimeProvider t
     private int _epoch;
     private DateTimeOffset _createdAt;
     private DateTimeOffset _finishedAt;
+    private long _last;
     private IGrainTimer? _timeout;
-    private AnswerLimits? _limits;
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -49,12 +53,16 @@ internal sealed partial class AnswerGrain(IStreamHistory history, TimeProvider t
                 break;
             }
         }
+
+        // The timer of the activation that was lost with its silo is armed again here, with the time that is left: an
+        // open answer ends (done, or error timeout) whichever silo holds it, and whoever woke it (a chunk, a reader).
+        ArmTimeout();
     }
 
-    public async Task<AnswerOutcome> Open(string userId, AnswerLimits limits, CancellationToken cancellationToken = default)
+    public async Task<AnswerOutcome> Open(string userId, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(limits);
-        _limits = limits;
+        ArgumentException.ThrowIfNullOrEmpty(userId);
+        var limits = _limits;
         if (_status != AnswerStatus.NotFound)
         {
             return new AnswerOutcome(AnswerOutcomeKind.Exists);
@@ -69,16 +77,15 @@ internal sealed partial class AnswerGrain(IStreamHistory history, TimeProvider t
 
         var sequence = await PublishAsync(AnswerEvents.Answer, AnswerEvents.AnswerData(_id, userId), now, cancellationToken);
         _user = userId;
+        _last = sequence;
         _status = AnswerStatus.Open;
         _createdAt = now;
         ArmTimeout();
         return new AnswerOutcome(AnswerOutcomeKind.Ok, sequence);
     }
 
-    public Task<AnswerInfo> Describe(AnswerLimits limits, CancellationToken cancellationToken = default)
+    public Task<AnswerInfo> Describe(CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(limits);
-        _limits = limits;
         if (IsGone())
         {
             return Task.FromResult(new AnswerInfo(AnswerStatus.NotFound, null, 0, 0));
@@ -88,11 +95,10 @@ internal sealed partial class AnswerGrain(IStreamHistory history, TimeProvider t
         return Task.FromResult(new AnswerInfo(_status, _user, _final, _epoch));
     }
 
-    public async Task<AnswerOutcome> Append(EventPayload chunk, AnswerLimits limits, CancellationToken cancellationToken = default)
+    public async Task<AnswerOutcome> Append(EventPayload chunk, Guid chunkId, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(chunk);
-        ArgumentNullException.ThrowIfNull(limits);
-        _limits = limits;
+        var limits = _limits;
         if (IsGone())
         {
             return new AnswerOutcome(AnswerOutcomeKind.NotFound);
@@ -109,24 +115,30 @@ internal sealed partial class AnswerGrain(IStreamHistory history, TimeProvider t
         }
 
         var bytes = chunk.DataBytes;
+        if (bytes > limits.MaxChunkBytes)
+        {
+            return new AnswerOutcome(AnswerOutcomeKind.ChunkTooLarge);
+        }
+
         if (_bytes + bytes > limits.MaxBytes)
         {
             return new AnswerOutcome(AnswerOutcomeKind.TooManyBytes);
         }
 
         ArmTimeout();
-        var sequence = await PublishAsync(chunk.EventType, chunk.Data, time.GetUtcNow(), cancellationToken);
-        _chunks++;
-        _bytes += bytes;
+        var sequence = await PublishAsync(chunk.EventType, chunk.Data, time.GetUtcNow(), cancellationToken, chunkId);
+        if (sequence > _last)
+        {
+            // Not a retry that the stream answered with the sequence it stored the chunk at before: count it once.
+            _last = sequence;
+            _chunks++;
+            _bytes += bytes;
+        }
+
         return new AnswerOutcome(AnswerOutcomeKind.Ok, sequence);
     }
 
-    public Task<AnswerOutcome> Finish(string? failure, AnswerLimits limits, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(limits);
-        _limits = limits;
-        return FinishAsync(failure, cancellationToken);
-    }
+    public Task<AnswerOutcome> Finish(string? failure, CancellationToken cancellationToken = default) => FinishAsync(failure, cancellationToken);
 
     private async Task<AnswerOutcome> FinishAsync(string? failure, CancellationToken cancellationToken)
     {
@@ -137,7 +149,7 @@ internal sealed partial class AnswerGrain(IStreamHistory history, TimeProvider t
 
         if (_status != AnswerStatus.Open)
         {
-            return new AnswerOutcome(AnswerOutcomeKind.Finished);
+            return new AnswerOutcome(AnswerOutcomeKind.Finished, _final);
         }
 
         var now = time.GetUtcNow();
@@ -146,6 +158,7 @@ internal sealed partial class AnswerGrain(IStreamHistory history, TimeProvider t
             : await PublishAsync(AnswerEvents.Error, AnswerEvents.ErrorData(_id, failure), now, cancellationToken);
         _status = failure is null ? AnswerStatus.Done : AnswerStatus.Failed;
         _final = sequence;
+        _last = sequence;
         _finishedAt = now;
         _timeout?.Dispose();
         _timeout = null;
@@ -165,33 +178,34 @@ internal sealed partial class AnswerGrain(IStreamHistory history, TimeProvider t
     // An answer outlives its end by the retention, then reads as never having existed (the store forgets it later).
     private bool IsGone() =>
         _status == AnswerStatus.NotFound
-        || (_status is AnswerStatus.Done or AnswerStatus.Failed && _limits is { } limits && time.GetUtcNow() - _finishedAt > limits.Retention);
+        || (_status is AnswerStatus.Done or AnswerStatus.Failed && time.GetUtcNow() - _finishedAt > _limits.Retention);
 
     // The backend has until the timeout to finish. The timer keeps the activation alive; an activation after a silo
-    // failure arms it again at its first call (a reader's describe, a chunk), with the time that is left.
+    // failure arms it again when it activates (at its first call: a reader's describe, a chunk), with the time that is left.
     private void ArmTimeout()
     {
-        if (_timeout is not null || _status != AnswerStatus.Open || _limits is not { } limits)
+        if (_timeout is not null || _status != AnswerStatus.Open)
         {
             return;
         }
 
-        var due = _createdAt + limits.Timeout - time.GetUtcNow();
+        var due = _createdAt + _limits.Timeout - time.GetUtcNow();
         _timeout = this.RegisterGrainTimer(
             ct => FinishAsync("timeout", ct),
             new GrainTimerCreationOptions { DueTime = due > TimeSpan.Zero ? due : TimeSpan.Zero, Period = Timeout.InfiniteTimeSpan, KeepAlive = true });
     }
 
-    private async Task<long> PublishAsync(string? eventType, string data, DateTimeOffset at, CancellationToken cancellationToken)
+    private async Task<long> PublishAsync(string? eventType, string data, DateTimeOffset at, CancellationToken cancellationToken, Guid publishId = default)
     {
         var ack = await GrainFactory.GetGrain<IStreamGrain>(_stream.GrainKey)
-            .Publish(new EventPayload(eventType, data, at.ToUnixTimeMilliseconds()), Guid.NewGuid(), cancellationToken);
+            .Publish(new EventPayload(eventType, data, at.ToUnixTimeMilliseconds()), publishId == Guid.Empty ? Guid.NewGuid() : publishId, cancellationToken);
         _epoch = ack.Epoch;
         return ack.Sequence;
     }
 
     private void Apply(long sequence, EventPayload payload)
     {
+        _last = sequence;
         var at = DateTimeOffset.FromUnixTimeMilliseconds(payload.PublishedAt);
         switch (payload.EventType)
         {

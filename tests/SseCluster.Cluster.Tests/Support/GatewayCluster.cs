@@ -106,7 +106,7 @@ public sealed class GatewayCluster : IAsyncDisposable
         var host = builder.Build();
         using var started = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         await host.StartAsync(started.Token);
-        return new LibraryPublisher(host, host.Services.GetRequiredService<ISseEventPublisher>());
+        return new LibraryPublisher(host, host.Services.GetRequiredService<ISseEventPublisher>(), host.Services.GetRequiredService<ISseAnswerWriter>());
     }
 
     public async ValueTask DisposeAsync()
@@ -117,10 +117,12 @@ public sealed class GatewayCluster : IAsyncDisposable
     }
 }
 
-/// <summary>An <see cref="ISseEventPublisher"/> from the client library, with the host that runs its Orleans client.</summary>
-public sealed class LibraryPublisher(IHost host, ISseEventPublisher publisher) : IAsyncDisposable
+/// <summary>An <see cref="ISseEventPublisher"/> and <see cref="ISseAnswerWriter"/> from the client library, with the host that runs its Orleans client.</summary>
+public sealed class LibraryPublisher(IHost host, ISseEventPublisher publisher, ISseAnswerWriter answers) : IAsyncDisposable
 {
     public ISseEventPublisher Publisher { get; } = publisher;
+
+    public ISseAnswerWriter Answers { get; } = answers;
 
     public async ValueTask DisposeAsync()
     {
