@@ -22,7 +22,17 @@ app.UseDefaultFiles();
 app.UseStaticFiles();
 app.UseCors();
 app.MapSseClusterGateway();
-await app.RunAsync();
+try
+{
+    await app.RunAsync();
+}
+catch (IOException e) when (e.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException)
+{
+    // Another process holds the port: say which, not a stack trace.
+    Console.Error.WriteLine($"SseCluster gateway: {e.Message} Another process is listening there; stop it or choose other --urls.");
+    return 1;
+}
+
 return 0;
 
 /// <summary>The gateway's entry point; public so tests can host it.</summary>
