@@ -53,6 +53,9 @@ internal sealed partial class ConnectionWriter(
         }
 
         await session.FlushAsync(0);
+
+        // This frame lives as long as the connection: let go of the welcome frame and replay plan now.
+        start = null!;
         await session.DrainQueueAsync();
     }
 
