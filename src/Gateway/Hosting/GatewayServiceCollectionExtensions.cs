@@ -2,7 +2,6 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
-using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -111,11 +110,6 @@ public static class GatewayServiceCollectionExtensions
             kestrel.Limits.MaxConcurrentConnections = capacity + 512;
             kestrel.AddServerHeader = false;
         });
-
-        // A writer's flush sends on the socket at once instead of handing the send to Kestrel's I/O queue: one thread
-        // hop less per delivery. Safe here because socket completions still run on the thread pool (inline socket
-        // completions, DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS, stay off), so no request code runs on the epoll thread.
-        services.Configure<SocketTransportOptions>(sockets => sockets.UnsafePreferInlineScheduling = true);
 
         var origins = configuration.GetSection("SseCluster:Cors:AllowedOrigins").Get<string[]>() ?? [];
         services.AddCors(cors => cors.AddPolicy(CorsPolicy, policy =>
