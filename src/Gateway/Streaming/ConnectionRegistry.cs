@@ -21,7 +21,33 @@ internal sealed class ConnectionRegistry(StreamAttachments attachments)
 
     public int Count => _byId.Count;
 
+    /// <summary>A snapshot of every connection (a copy: for sweeps and listings, not for per-event delivery).</summary>
     public ICollection<SseConnection> All => _byId.Values;
+
+    /// <summary>
+    /// Every connection, without a snapshot: <c>Values</c> would take every lock of the dictionary and copy ten thousand
+    /// references (a large-object-heap array) per broadcast. A connection added during the walk may or may not be
+    /// seen; it was attached before it read its streams' tails, so whatever it misses here it replays.
+    /// </summary>
+    public IEnumerable<SseConnection> Each()
+    {
+        foreach (var (_, connection) in _byId)
+        {
+            yield return connection;
+        }
+    }
+
+    /// <summary>A topic's connections, without a snapshot (see <see cref="Each"/>).</summary>
+    public IEnumerable<SseConnection> EachForTopic(string topic)
+    {
+        if (_byTopic.TryGetValue(topic, out var set))
+        {
+            foreach (var (_, connection) in set)
+            {
+                yield return connection;
+            }
+        }
+    }
 
     public int CountForUser(string userId) => _byUser.TryGetValue(userId, out var set) ? set.Count : 0;
 

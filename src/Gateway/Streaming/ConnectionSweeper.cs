@@ -58,7 +58,7 @@ internal sealed class ConnectionSweeper(ConnectionRegistry registry, TimeProvide
             ? SseFrames.FormatEvent("heartbeat", JsonSerializer.Serialize(new HeartbeatData(now.ToUnixTimeMilliseconds()), SseJsonContext.Default.HeartbeatData))
             : CommentHeartbeat;
         var item = new OutboundItem(OutboundKind.Raw, frame);
-        foreach (var connection in registry.All)
+        foreach (var connection in registry.Each())
         {
             connection.TryEnqueue(item);
         }

@@ -53,6 +53,9 @@ internal sealed partial class ConnectionWriter(
         }
 
         await session.FlushAsync(0);
+
+        // This frame lives as long as the connection: let go of the welcome frame and replay plan now.
+        start = null!;
         await session.DrainQueueAsync();
     }
 
@@ -65,6 +68,15 @@ internal sealed partial class ConnectionWriter(
 
     private sealed class Session(ConnectionWriter owner, SseConnection connection, PipeWriter output, CancellationToken cancellationToken)
     {
+        // Live events written since the last flush; counted into the metric once per flush.
+        private int _delivered;
+
+        /// <summary>
+        /// Coalesces: every wake-up takes everything queued for the connection (events, skips, heartbeats, the close),
+        /// writes it into the response one after the other and flushes once, so many events cost one write to the socket.
+        /// Events arrive one at a time only while the writer keeps up; once it falls behind, the queue fills and each
+        /// flush carries more of it.
+        /// </summary>
         public async Task DrainQueueAsync()
         {
             var reader = connection.Reader;
@@ -78,15 +90,33 @@ internal sealed partial class ConnectionWriter(
                         oldest = item.EnqueuedAt;
                     }
 
-                    if (!await HandleAsync(item))
+                    var step = Handle(item);
+                    if (step == Step.NeedsFill)
                     {
-                        await FlushAsync(oldest);
+                        await FillAsync(item.Slot, item.Sequence - 1, item.Epoch);
+                        step = WriteInOrder(item);
+                    }
+
+                    if (step == Step.End)
+                    {
+                        await FlushBatchAsync(oldest);
                         return;
                     }
                 }
 
-                await FlushAsync(oldest);
+                await FlushBatchAsync(oldest);
             }
+        }
+
+        private ValueTask FlushBatchAsync(long oldestEnqueuedAt)
+        {
+            if (_delivered > 0)
+            {
+                owner.Metrics.Delivered.Add(_delivered); // once per write, not once per event
+                _delivered = 0;
+            }
+
+            return FlushAsync(oldestEnqueuedAt);
         }
 
         public async ValueTask FlushAsync(long oldestEnqueuedAt)
@@ -179,7 +209,16 @@ internal sealed partial class ConnectionWriter(
             Log.StreamRestarted(owner.Logger, connection.Id, connection.StreamAt(slot)!.Value.ToString());
         }
 
-        private async ValueTask<bool> HandleAsync(OutboundItem item)
+        /// <summary>What to do after an item: go on, end the stream, or fill a gap from history before the item.</summary>
+        private enum Step
+        {
+            Next,
+            End,
+            NeedsFill,
+        }
+
+        /// <summary>Handles an item without waiting; only an event past a gap needs the history first.</summary>
+        private Step Handle(in OutboundItem item)
         {
             switch (item.Kind)
             {
@@ -199,37 +238,45 @@ internal sealed partial class ConnectionWriter(
 
                     if (item.Sequence <= connection.Positions[slot])
                     {
-                        return true; // already written (replay overlapped live delivery)
+                        return Step.Next; // already written (replay overlapped live delivery)
                     }
 
                     if (item.Sequence > connection.Positions[slot] + 1)
                     {
-                        await FillAsync(slot, item.Sequence - 1, item.Epoch);
-                        if (item.Sequence <= connection.Positions[slot] || item.Epoch != connection.Epochs[slot])
-                        {
-                            return true;
-                        }
+                        return Step.NeedsFill;
                     }
 
-                    connection.Positions[slot] = item.Sequence;
-                    if (item.Kind == OutboundKind.Event)
-                    {
-                        WriteId();
-                        output.Write(item.Body);
-                        owner.Metrics.Delivered.Add(1);
-                    }
-
-                    return true;
+                    return WriteInOrder(item);
                 case OutboundKind.Raw:
                     output.Write(item.Body);
-                    return true;
+                    return Step.Next;
                 default:
                     SseFrames.WriteCheckpoint(output, connection.Positions, connection.Epochs, connection.TopicFingerprint);
                     output.Write(owner.JitteredRetry());
                     WriteId();
                     output.Write(item.Body);
-                    return false;
+                    return Step.End;
             }
+        }
+
+        /// <summary>Writes an event that is next in its stream (after a fill: unless the fill passed it or a restart moved the stream on).</summary>
+        private Step WriteInOrder(in OutboundItem item)
+        {
+            var slot = item.Slot;
+            if (item.Sequence <= connection.Positions[slot] || item.Epoch != connection.Epochs[slot])
+            {
+                return Step.Next;
+            }
+
+            connection.Positions[slot] = item.Sequence;
+            if (item.Kind == OutboundKind.Event)
+            {
+                WriteId();
+                output.Write(item.Body);
+                _delivered++;
+            }
+
+            return Step.Next;
         }
 
         private bool IsFor(EventPayload payload) =>

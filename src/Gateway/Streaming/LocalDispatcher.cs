@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using SseCluster.Contracts;
 using SseCluster.Contracts.Routing;
@@ -188,24 +189,26 @@ internal sealed partial class LocalDispatcher(
 
     private int Dispatch(StreamKey stream, int epoch, long sequence, EventPayload payload)
     {
+        // Formatted once per event on this gateway; every recipient gets the same bytes (and the same queue timestamp).
         var body = SseFrames.FormatEvent(payload.EventType, payload.Data);
+        var now = Stopwatch.GetTimestamp();
         var queued = 0;
         switch (stream.Kind)
         {
             case StreamKind.User:
                 foreach (var connection in registry.ForUser(stream.Name))
                 {
-                    queued += Enqueue(connection, new OutboundItem(OutboundKind.Event, body, ResumePosition.UserIndex, sequence, epoch));
+                    queued += Enqueue(connection, new OutboundItem(OutboundKind.Event, body, ResumePosition.UserIndex, sequence, epoch, now));
                 }
 
                 break;
             case StreamKind.Topic:
-                foreach (var connection in registry.ForTopic(stream.Name))
+                foreach (var connection in registry.EachForTopic(stream.Name))
                 {
                     var slot = connection.SlotOf(stream);
                     if (slot >= 0)
                     {
-                        queued += Enqueue(connection, new OutboundItem(OutboundKind.Event, body, slot, sequence, epoch));
+                        queued += Enqueue(connection, new OutboundItem(OutboundKind.Event, body, slot, sequence, epoch, now));
                     }
                 }
 
@@ -216,33 +219,35 @@ internal sealed partial class LocalDispatcher(
                 queued = 1;
                 break;
             default:
-                queued += DispatchBroadcast(payload.UserFilter, body, sequence, epoch);
+                queued += DispatchBroadcast(payload.UserFilter, body, sequence, epoch, now);
                 break;
         }
 
         return queued;
     }
 
-    private int DispatchBroadcast(IReadOnlyList<string>? userFilter, byte[] body, long sequence, int epoch)
+    private int DispatchBroadcast(IReadOnlyList<string>? userFilter, byte[] body, long sequence, int epoch, long now)
     {
         var queued = 0;
         if (userFilter is null)
         {
-            foreach (var connection in registry.All)
+            var item = new OutboundItem(OutboundKind.Event, body, ResumePosition.BroadcastIndex, sequence, epoch, now);
+            foreach (var connection in registry.Each())
             {
-                queued += Enqueue(connection, new OutboundItem(OutboundKind.Event, body, ResumePosition.BroadcastIndex, sequence, epoch));
+                queued += Enqueue(connection, item);
             }
 
             return queued;
         }
 
         var targets = new HashSet<string>(userFilter, StringComparer.Ordinal);
-        foreach (var connection in registry.All)
+        var forThemItem = new OutboundItem(OutboundKind.Event, body, ResumePosition.BroadcastIndex, sequence, epoch, now);
+        var skipItem = new OutboundItem(OutboundKind.Skip, null, ResumePosition.BroadcastIndex, sequence, epoch, now);
+        foreach (var connection in registry.Each())
         {
             // Connections outside the filter still move past the event, so their next broadcast is not a gap.
             var forThem = connection.UserId is { } userId && targets.Contains(userId);
-            var item = new OutboundItem(forThem ? OutboundKind.Event : OutboundKind.Skip, forThem ? body : null, ResumePosition.BroadcastIndex, sequence, epoch);
-            var ok = Enqueue(connection, item);
+            var ok = Enqueue(connection, forThem ? forThemItem : skipItem);
             queued += forThem ? ok : 0;
         }
 

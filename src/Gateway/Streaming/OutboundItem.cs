@@ -19,7 +19,7 @@ internal enum OutboundKind : byte
 /// One item of a connection's bounded queue. A struct, so queuing an event to ten thousand connections allocates
 /// nothing per connection: <see cref="Body"/> is the one shared, preformatted frame.
 /// </summary>
-internal readonly struct OutboundItem(OutboundKind kind, byte[]? body, int slot = -1, long sequence = 0, int epoch = 0)
+internal readonly struct OutboundItem(OutboundKind kind, byte[]? body, int slot = -1, long sequence = 0, int epoch = 0, long enqueuedAt = 0)
 {
     public OutboundKind Kind { get; } = kind;
 
@@ -33,5 +33,6 @@ internal readonly struct OutboundItem(OutboundKind kind, byte[]? body, int slot 
     /// <summary>The epoch of the stream the sequence belongs to.</summary>
     public int Epoch { get; } = epoch;
 
-    public long EnqueuedAt { get; } = Stopwatch.GetTimestamp();
+    /// <summary>When the item was queued (<see cref="Stopwatch"/> ticks); a fan-out passes one timestamp for all its items.</summary>
+    public long EnqueuedAt { get; } = enqueuedAt != 0 ? enqueuedAt : Stopwatch.GetTimestamp();
 }

@@ -122,7 +122,6 @@ internal sealed partial class StreamConnectHandler(
 
         using var lifetime = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, connection.Closing);
         var cancellationToken = lifetime.Token;
-        StreamStart start;
         try
         {
             if (!await registry.TryAddAsync(connection, limits.Value.MaxConnectionsPerUser, cancellationToken))
@@ -142,7 +141,7 @@ internal sealed partial class StreamConnectHandler(
 
         try
         {
-            start = await PlanStartAsync(context.Request, connection, cancellationToken);
+            var start = await PlanStartAsync(context.Request, connection, cancellationToken);
             PrepareResponse(context, caller);
             Log.Connected(logger, connection.Id, connection.UserId, topics.Count);
             await writer.RunAsync(connection, context.Response.BodyWriter, start, cancellationToken);
