@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using SseCluster.TestSupport;
@@ -12,34 +11,26 @@ namespace SseCluster.Tests;
 /// </summary>
 internal sealed class GatewayDllProcess : IAsyncDisposable
 {
+    private readonly OwnedProcess _owned;
     private readonly Process _process;
-    private readonly ConcurrentQueue<string> _output = new();
 
-    private GatewayDllProcess(Process process, Uri baseAddress)
+    private GatewayDllProcess(OwnedProcess process, Uri baseAddress)
     {
-        _process = process;
+        _owned = process;
+        _process = process.Process;
         BaseAddress = baseAddress;
-        process.OutputDataReceived += (_, e) => Keep(e.Data);
-        process.ErrorDataReceived += (_, e) => Keep(e.Data);
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
     }
 
     public Uri BaseAddress { get; }
 
-    public string Output => string.Join('\n', _output);
+    /// <summary>Everything the gateway wrote (standard output and error).</summary>
+    public string Output => _owned.RecentOutput;
 
     /// <summary>Starts the gateway on <paramref name="url"/> (a free loopback port when null).</summary>
     public static GatewayDllProcess Start(string home, IDictionary<string, string> environment, string? url = null)
     {
         url ??= $"http://127.0.0.1:{FreePorts.Next().ToString(CultureInfo.InvariantCulture)}";
-        var start = new ProcessStartInfo("dotnet")
-        {
-            UseShellExecute = false,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            WorkingDirectory = AppContext.BaseDirectory,
-        };
+        var start = new ProcessStartInfo("dotnet") { WorkingDirectory = AppContext.BaseDirectory };
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "SseCluster.Gateway.dll"));
         start.ArgumentList.Add("--urls");
         start.ArgumentList.Add(url);
@@ -63,8 +54,8 @@ internal sealed class GatewayDllProcess : IAsyncDisposable
             start.Environment[key] = value;
         }
 
-        var process = Process.Start(start) ?? throw new InvalidOperationException("dotnet did not start");
-        ChildProcesses.Track(process);
+        // Every line: tests read the whole output for what the gateway said at start or exit.
+        var process = OwnedProcess.Start(start, keepLines: int.MaxValue);
         return new GatewayDllProcess(process, new Uri(url.Replace("0.0.0.0", "127.0.0.1", StringComparison.Ordinal)));
     }
 
@@ -102,25 +93,7 @@ internal sealed class GatewayDllProcess : IAsyncDisposable
 
     /// <summary>Waits until <c>/readyz</c> answers 200 (at most 60 s).</summary>
     public Task WaitReadyAsync() =>
-        Readiness.WaitAsync(BaseAddress, TimeSpan.FromSeconds(60), "the gateway", () => _process.HasExited ? _process.ExitCode : null, () => Output);
+        Readiness.WaitAsync(BaseAddress, TimeSpan.FromSeconds(60), "the gateway", () => _owned.ExitCodeIfExited, () => Output);
 
-    public async ValueTask DisposeAsync()
-    {
-        if (!_process.HasExited)
-        {
-            _process.Kill();
-            await _process.WaitForExitAsync();
-        }
-
-        ChildProcesses.Untrack(_process);
-        _process.Dispose();
-    }
-
-    private void Keep(string? line)
-    {
-        if (line is not null)
-        {
-            _output.Enqueue(line);
-        }
-    }
+    public ValueTask DisposeAsync() => _owned.DisposeAsync();
 }

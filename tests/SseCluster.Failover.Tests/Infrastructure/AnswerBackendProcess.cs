@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using SseCluster.TestSupport;
@@ -11,17 +10,12 @@ namespace SseCluster.Failover.Tests.Infrastructure;
 /// </summary>
 internal sealed class AnswerBackendProcess : IAsyncDisposable
 {
-    private readonly Process _process;
-    private readonly ConcurrentQueue<string> _output = new();
+    private readonly OwnedProcess _process;
 
-    private AnswerBackendProcess(Process process, Uri baseAddress)
+    private AnswerBackendProcess(OwnedProcess process, Uri baseAddress)
     {
         _process = process;
         BaseAddress = baseAddress;
-        _process.OutputDataReceived += (_, e) => Keep(e.Data);
-        _process.ErrorDataReceived += (_, e) => Keep(e.Data);
-        _process.BeginOutputReadLine();
-        _process.BeginErrorReadLine();
     }
 
     public Uri BaseAddress { get; }
@@ -31,7 +25,7 @@ internal sealed class AnswerBackendProcess : IAsyncDisposable
 
     public int Pid => _process.Id;
 
-    public string RecentOutput => string.Join('\n', _output);
+    public string RecentOutput => _process.RecentOutput;
 
     /// <summary>Starts the sample on <paramref name="port"/> and waits until it answers HTTP.</summary>
     public static async Task<AnswerBackendProcess> StartAsync(int port, IReadOnlyList<Uri> gateways, string secret, int repeat, int chunkDelayMilliseconds)
@@ -39,13 +33,7 @@ internal sealed class AnswerBackendProcess : IAsyncDisposable
         var framework = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
         var dll = Path.Combine(Tools.RepositoryRoot(), "samples", "AnswerBackend", "bin", framework.Parent!.Name, framework.Name, "SseCluster.Samples.AnswerBackend.dll");
         Assert.True(File.Exists(dll), $"no sample at {dll}: build it (dotnet build SseCluster.sln -c {framework.Parent!.Name})");
-        var start = new ProcessStartInfo("dotnet")
-        {
-            UseShellExecute = false,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            WorkingDirectory = Path.GetDirectoryName(dll)!,
-        };
+        var start = new ProcessStartInfo("dotnet") { WorkingDirectory = Path.GetDirectoryName(dll)! };
         var address = new Uri($"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}");
         foreach (var argument in new[]
                  {
@@ -68,8 +56,7 @@ internal sealed class AnswerBackendProcess : IAsyncDisposable
         start.Environment["DOTNET_NOLOGO"] = "1";
         start.Environment["Logging__LogLevel__Default"] = "Warning";
         start.Environment["Logging__LogLevel__SseCluster"] = "Information";
-        var process = Process.Start(start) ?? throw new InvalidOperationException("dotnet did not start");
-        ChildProcesses.Track(process);
+        var process = OwnedProcess.Start(start);
         var backend = new AnswerBackendProcess(process, address);
         try
         {
@@ -77,7 +64,7 @@ internal sealed class AnswerBackendProcess : IAsyncDisposable
             await Eventually.TrueAsync(
                 async () =>
                 {
-                    Assert.False(process.HasExited, $"the answer backend exited with {(process.HasExited ? process.ExitCode : 0)}:\n{backend.RecentOutput}");
+                    Assert.False(process.HasExited, $"the answer backend exited with {process.ExitCodeIfExited}:\n{backend.RecentOutput}");
                     try
                     {
                         using var _ = await http.GetAsync(address); // any answer: it listens
@@ -100,36 +87,5 @@ internal sealed class AnswerBackendProcess : IAsyncDisposable
         }
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        try
-        {
-            if (!_process.HasExited)
-            {
-                _process.Kill();
-                await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
-            }
-        }
-        catch (Exception ex) when (ex is InvalidOperationException or TimeoutException)
-        {
-        }
-        finally
-        {
-            ChildProcesses.Untrack(_process);
-            _process.Dispose();
-        }
-    }
-
-    private void Keep(string? line)
-    {
-        if (line is null)
-        {
-            return;
-        }
-
-        _output.Enqueue(line);
-        while (_output.Count > 200 && _output.TryDequeue(out _))
-        {
-        }
-    }
+    public ValueTask DisposeAsync() => _process.DisposeAsync();
 }

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using SseCluster.TestSupport;
@@ -12,20 +11,17 @@ namespace SseCluster.Failover.Tests.Infrastructure;
 /// </summary>
 internal sealed class GatewayProcess : IAsyncDisposable
 {
+    private readonly OwnedProcess _owned;
     private readonly Process _process;
-    private readonly ConcurrentQueue<string> _output = new();
 
-    private GatewayProcess(string gatewayId, int port, Process process)
+    private GatewayProcess(string gatewayId, int port, OwnedProcess process)
     {
         GatewayId = gatewayId;
         Port = port;
         BaseAddress = new Uri($"http://127.0.0.1:{port}");
-        _process = process;
+        _owned = process;
+        _process = process.Process;
         Pid = process.Id;
-        _process.OutputDataReceived += (_, e) => Keep(e.Data);
-        _process.ErrorDataReceived += (_, e) => Keep(e.Data);
-        _process.BeginOutputReadLine();
-        _process.BeginErrorReadLine();
     }
 
     public string GatewayId { get; }
@@ -40,7 +36,7 @@ internal sealed class GatewayProcess : IAsyncDisposable
     public bool HasExited => _process.HasExited;
 
     /// <summary>The last lines the process wrote, for failure messages.</summary>
-    public string RecentOutput => string.Join('\n', _output);
+    public string RecentOutput => _owned.RecentOutput;
 
     public static string DllPath => Path.Combine(AppContext.BaseDirectory, "SseCluster.Gateway.dll");
 
@@ -102,36 +98,11 @@ internal sealed class GatewayProcess : IAsyncDisposable
         return _process.ExitCode;
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        try
-        {
-            if (!_process.HasExited)
-            {
-                _process.Kill();
-                await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
-            }
-        }
-        catch (Exception ex) when (ex is InvalidOperationException or TimeoutException)
-        {
-        }
-        finally
-        {
-            ChildProcesses.Untrack(_process);
-
-            _process.Dispose();
-        }
-    }
+    public ValueTask DisposeAsync() => _owned.DisposeAsync();
 
     private static GatewayProcess Launch(string gatewayId, int port, string redisConfiguration, IDictionary<string, string>? settings)
     {
-        var start = new ProcessStartInfo("dotnet")
-        {
-            UseShellExecute = false,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            WorkingDirectory = AppContext.BaseDirectory,
-        };
+        var start = new ProcessStartInfo("dotnet") { WorkingDirectory = AppContext.BaseDirectory };
         start.ArgumentList.Add(DllPath);
         start.ArgumentList.Add("--urls");
         start.ArgumentList.Add($"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}");
@@ -171,25 +142,9 @@ internal sealed class GatewayProcess : IAsyncDisposable
             start.Environment[key] = value;
         }
 
-        var process = Process.Start(start) ?? throw new InvalidOperationException("dotnet did not start");
-        ChildProcesses.Track(process);
-
-        return new GatewayProcess(gatewayId, port, process);
+        return new GatewayProcess(gatewayId, port, OwnedProcess.Start(start));
     }
 
     private Task WaitReadyAsync(TimeSpan timeout) =>
-        Readiness.WaitAsync(BaseAddress, timeout, $"gateway {GatewayId}", () => _process.HasExited ? _process.ExitCode : null, () => RecentOutput);
-
-    private void Keep(string? line)
-    {
-        if (line is null)
-        {
-            return;
-        }
-
-        _output.Enqueue(line);
-        while (_output.Count > 200 && _output.TryDequeue(out _))
-        {
-        }
-    }
+        Readiness.WaitAsync(BaseAddress, timeout, $"gateway {GatewayId}", () => _owned.ExitCodeIfExited, () => RecentOutput);
 }
