@@ -57,9 +57,6 @@ internal sealed class ConnectionRegistry(StreamAttachments attachments)
     public ICollection<SseConnection> ForUser(string userId) =>
         _byUser.TryGetValue(userId, out var set) ? set.Values : [];
 
-    public ICollection<SseConnection> ForTopic(string topic) =>
-        _byTopic.TryGetValue(topic, out var set) ? set.Values : [];
-
     /// <summary>Connections per user and the topics read here, for cluster-wide stats.</summary>
     public GatewayPresence Presence()
     {
