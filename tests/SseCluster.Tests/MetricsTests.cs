@@ -107,7 +107,7 @@ public sealed class MetricsTests
     }
 
     /// <summary>The sum of the samples of <paramref name="name"/> whose labels include all of <paramref name="labels"/>.</summary>
-    private static double Value(string text, string name, params string[] labels)
+    internal static double Value(string text, string name, params string[] labels)
     {
         var matches = Regex.Matches(text, $"^{Regex.Escape(name)}(?:\\{{(?<labels>[^}}]*)\\}})? (?<value>\\S+)", RegexOptions.Multiline)
             .Where(m => labels.All(label => m.Groups["labels"].Value.Split(',').Contains(label)))

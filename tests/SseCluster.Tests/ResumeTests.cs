@@ -70,6 +70,67 @@ public sealed class ResumeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ReconnectStorm_ManyClientsResumingFromOnePlace_EachGetsWhatItMissed_FormattedOncePerGateway()
+    {
+        const int Clients = 60;
+        const int Missed = 30;
+        await _publisher.BroadcastAsync("{\"before\":true}", "seen");
+        var clients = Enumerable.Range(0, Clients).Select(i => _gateway.CreateClient(Tokens.For($"storm-{i}"))).ToArray();
+        try
+        {
+            // Everyone reads the broadcast stream up to the same place, then the gateway they were on "dies".
+            var lastIds = new string[Clients];
+            await Task.WhenAll(Enumerable.Range(0, Clients).Select(async i =>
+            {
+                await using var first = await SseStream.OpenAsync(clients[i], "/sse/connect");
+                await first.WaitForAsync("welcome");
+                lastIds[i] = first.LastEventId!;
+            }));
+
+            var expected = new List<string>();
+            for (var i = 0; i < Missed; i++)
+            {
+                expected.Add($"{{\"n\":{i}}}");
+                await _publisher.BroadcastAsync(expected[^1], "missed");
+            }
+
+            using var anonymous = _gateway.CreateClient();
+            var before = await anonymous.GetStringAsync("/metrics");
+
+            // All come back at once with their last ids.
+            var streams = await Task.WhenAll(Enumerable.Range(0, Clients).Select(i => SseStream.OpenAsync(clients[i], "/sse/connect", lastEventId: lastIds[i])));
+            try
+            {
+                var replays = await Task.WhenAll(streams.Select(s => s.CollectAsync("missed", Missed)));
+                Assert.All(replays, replay => Assert.Equal(expected, replay.Select(e => e.Data)));
+                Assert.All(streams, s => Assert.DoesNotContain(s.Received, e => e.EventType is "seen" or "reset"));
+
+                var after = await anonymous.GetStringAsync("/metrics");
+                double Delta(string name) => MetricsTests.Value(after, name) - (before.Contains(name + " ", StringComparison.Ordinal) ? MetricsTests.Value(before, name) : 0);
+
+                // 60 connections replayed 30 events each; the store was read once and each event formatted once.
+                Assert.Equal(Clients * Missed, Delta("sse_replayed_events_total"));
+                Assert.Equal(Missed, Delta("sse_replay_frames_formatted_total"));
+                Assert.Equal(1, Delta("sse_replay_store_reads_total"));
+            }
+            finally
+            {
+                foreach (var stream in streams)
+                {
+                    await stream.DisposeAsync();
+                }
+            }
+        }
+        finally
+        {
+            foreach (var client in clients)
+            {
+                client.Dispose();
+            }
+        }
+    }
+
+    [Fact]
     public async Task Reconnect_WithLastEventIdQueryParameter_ResumesLikeTheHeader()
     {
         using var client = _gateway.CreateClient(Tokens.For("query-resumer"));

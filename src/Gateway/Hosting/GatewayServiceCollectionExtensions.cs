@@ -80,6 +80,7 @@ public static class GatewayServiceCollectionExtensions
         services.AddSingleton<ConnectionAdmission>();
         services.AddSingleton<StreamAttachments>();
         services.AddSingleton<ConnectionRegistry>();
+        services.AddSingleton<ReplayReader>();
         services.AddSingleton<ConnectionWriter>();
         services.AddSingleton<LocalDispatcher>();
         services.AddSingleton<StreamConnectHandler>();

@@ -17,6 +17,8 @@ internal sealed class GatewayMetrics : IDisposable
         QueueDrops = _meter.CreateCounter<long>("sse_queue_drops_total", description: "Items that did not fit a connection's queue.");
         SlowConsumerDisconnects = _meter.CreateCounter<long>("sse_slow_consumer_disconnects_total", description: "Connections cut because their queue overflowed.");
         Replayed = _meter.CreateCounter<long>("sse_replayed_events_total", description: "Events written from history (resume and gap fill).");
+        ReplayStoreReads = _meter.CreateCounter<long>("sse_replay_store_reads_total", description: "History reads made for resumes and gap fills; concurrent ones of the same stream and position count once.");
+        ReplayFramesFormatted = _meter.CreateCounter<long>("sse_replay_frames_formatted_total", description: "History events formatted for resumes and gap fills: once per read, however many connections replay them.");
         Refused = _meter.CreateCounter<long>("sse_connections_refused_total", description: "Stream requests refused, by reason.");
         Resets = _meter.CreateCounter<long>("sse_resets_total", description: "Reset notices sent because history did not cover a position or a stream was started again.");
         CatchUps = _meter.CreateCounter<long>("sse_stream_catch_ups_total", description: "Streams filled from the store because a live delivery never came.");
@@ -37,6 +39,10 @@ internal sealed class GatewayMetrics : IDisposable
     public Counter<long> SlowConsumerDisconnects { get; }
 
     public Counter<long> Replayed { get; }
+
+    public Counter<long> ReplayStoreReads { get; }
+
+    public Counter<long> ReplayFramesFormatted { get; }
 
     public Counter<long> Refused { get; }
 

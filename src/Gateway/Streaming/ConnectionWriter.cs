@@ -5,7 +5,6 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using SseCluster.Contracts;
 using SseCluster.Gateway.Observability;
-using SseCluster.Grains.Storage;
 
 namespace SseCluster.Gateway.Streaming;
 
@@ -18,14 +17,15 @@ namespace SseCluster.Gateway.Streaming;
 /// stream once, in order, whichever way it arrived — or is told that it cannot.
 /// </summary>
 internal sealed partial class ConnectionWriter(
-    IStreamHistory history,
+    ReplayReader replay,
     GatewayMetrics metrics,
     IOptions<StreamOptions> streamOptions,
     ILogger<ConnectionWriter> logger)
 {
-    private const int ReplayBatch = 256;
+    /// <summary>The most history events read at once for one connection.</summary>
+    internal const int ReplayBatch = 256;
 
-    private IStreamHistory History { get; } = history;
+    private ReplayReader Replay { get; } = replay;
 
     private GatewayMetrics Metrics { get; } = metrics;
 
@@ -147,7 +147,7 @@ internal sealed partial class ConnectionWriter(
             while (connection.Positions[slot] < upTo)
             {
                 var position = connection.Positions[slot];
-                var read = await owner.History.ReadAsync(stream, position, (int)Math.Min(ReplayBatch, upTo - position), cancellationToken);
+                var read = await owner.Replay.ReadAsync(stream, position, (int)Math.Min(ReplayBatch, upTo - position), connection.Epochs[slot], cancellationToken);
                 if (read.Epoch != 0 && read.Epoch != connection.Epochs[slot])
                 {
                     if (connection.Epochs[slot] != 0)
@@ -178,10 +178,10 @@ internal sealed partial class ConnectionWriter(
                 foreach (var e in read.Events)
                 {
                     connection.Positions[slot] = e.Sequence;
-                    if (IsFor(e.Payload))
+                    if (IsFor(e.UserFilter))
                     {
                         WriteId();
-                        SseFrames.WriteEvent(output, e.Payload.EventType, e.Payload.Data);
+                        output.Write(e.Frame); // formatted once for every connection that replays it
                         owner.Metrics.Replayed.Add(1);
                         owner.Metrics.Delivered.Add(1);
                     }
@@ -279,8 +279,8 @@ internal sealed partial class ConnectionWriter(
             return Step.Next;
         }
 
-        private bool IsFor(EventPayload payload) =>
-            payload.UserFilter is null || connection.UserId is { } userId && payload.UserFilter.Contains(userId, StringComparer.Ordinal);
+        private bool IsFor(IReadOnlyList<string>? userFilter) =>
+            userFilter is null || connection.UserId is { } userId && userFilter.Contains(userId, StringComparer.Ordinal);
     }
 
     private static partial class Log
