@@ -136,7 +136,7 @@ internal static class IdleMode
             Report.Line(new() { ["phase"] = "open-start", ["connections"] = s.Connections, ["users"] = s.Users, ["sourceIps"] = sources?.Length ?? 1, ["concurrency"] = s.Concurrency });
 
             using var progressStop = new CancellationTokenSource();
-            var progress = ProgressAsync(progressStop.Token);
+            var progress = Report.ProgressAsync(() => new() { ["phase"] = "open", ["opened"] = _opened, ["failed"] = _failed, ["retries"] = _retries.Values.Sum(), ["elapsedS"] = Math.Round(_clock.Elapsed.TotalSeconds, 1) }, progressStop.Token);
             var workers = Enumerable.Range(0, Math.Min(s.Concurrency, s.Connections)).Select(_ => WorkerAsync(deadline.Token)).ToArray();
             await Task.WhenAll(workers);
             _openSeconds = _clock.Elapsed.TotalSeconds;
@@ -200,22 +200,6 @@ internal static class IdleMode
         }
 
         private int OpenNow() => _held.Count(h => h is not null && Volatile.Read(ref h.Closed) == 0);
-
-        private async Task ProgressAsync(CancellationToken stop)
-        {
-            try
-            {
-                while (!stop.IsCancellationRequested)
-                {
-                    await Task.Delay(TimeSpan.FromSeconds(2), stop);
-                    Report.Line(new() { ["phase"] = "open", ["opened"] = _opened, ["failed"] = _failed, ["retries"] = _retries.Values.Sum(), ["elapsedS"] = Math.Round(_clock.Elapsed.TotalSeconds, 1) });
-                }
-            }
-            catch (OperationCanceledException)
-            {
-                // done
-            }
-        }
 
         private async Task WorkerAsync(CancellationToken deadline)
         {

@@ -317,7 +317,7 @@ internal static class StormMode
             deadline.CancelAfter(TimeSpan.FromSeconds(_s.TimeoutSeconds));
             Report.Line(new() { ["phase"] = "storm-start", ["connections"] = _s.Connections, ["events"] = _s.Events, ["stormConcurrency"] = _s.StormConcurrency });
             using var progressStop = new CancellationTokenSource();
-            var progress = ProgressAsync(progressStop.Token);
+            var progress = Report.ProgressAsync(() => new() { ["phase"] = "storm", ["completed"] = _completed, ["inFlight"] = _inFlight, ["failed"] = _failed, ["refused"] = _refused.Values.Sum(), ["elapsedS"] = Math.Round(_clock.Elapsed.TotalSeconds, 1) }, progressStop.Token);
             _clock.Start();
             var workers = Enumerable.Range(0, Math.Min(_s.StormConcurrency, _s.Connections)).Select(_ => WorkerAsync(deadline.Token)).ToArray();
             await Task.WhenAll(workers);
@@ -459,22 +459,6 @@ internal static class StormMode
             _failures.AddOrUpdate(reason, streams, (_, n) => n + streams);
             Interlocked.Add(ref _failed, streams);
             Interlocked.Add(ref _lost, (long)lost * streams);
-        }
-
-        private async Task ProgressAsync(CancellationToken stop)
-        {
-            try
-            {
-                while (!stop.IsCancellationRequested)
-                {
-                    await Task.Delay(TimeSpan.FromSeconds(2), stop);
-                    Report.Line(new() { ["phase"] = "storm", ["completed"] = _completed, ["inFlight"] = _inFlight, ["failed"] = _failed, ["refused"] = _refused.Values.Sum(), ["elapsedS"] = Math.Round(_clock.Elapsed.TotalSeconds, 1) });
-                }
-            }
-            catch (OperationCanceledException)
-            {
-                // done
-            }
         }
 
         /// <summary>Prints the summary line; 0 when every stream got exactly its K events, once, in order.</summary>
