@@ -119,6 +119,35 @@ internal static class Report
     }
 
     public static JsonNode? Number(double value) => double.IsNaN(value) ? null : JsonValue.Create(Math.Round(value, 3));
+
+    /// <summary>Prints <paramref name="line"/>'s line every 2 s until <paramref name="stop"/> is cancelled.</summary>
+    public static async Task ProgressAsync(Func<JsonObject> line, CancellationToken stop)
+    {
+        try
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(2), stop);
+                Line(line());
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // done
+        }
+    }
+
+    /// <summary>Counts by reason, in a stable order.</summary>
+    public static JsonObject Counts(IEnumerable<KeyValuePair<string, int>> counts)
+    {
+        var json = new JsonObject();
+        foreach (var (key, value) in counts.OrderBy(p => p.Key, StringComparer.Ordinal))
+        {
+            json[key] = value;
+        }
+
+        return json;
+    }
 }
 
 /// <summary>Development tokens from <c>POST /dev/token</c>, one per user, fetched with bounded concurrency.</summary>

@@ -51,11 +51,6 @@ internal sealed record IdleSettings(
 /// </summary>
 internal static class IdleMode
 {
-    // Linux: let connect() pick the port per 4-tuple even after bind() to a source address; otherwise bind(…, 0)
-    // reserves a port per source address, and TIME_WAIT sockets of earlier runs use up the range.
-    private const int SolIp = 0;
-    private const int IpBindAddressNoPort = 24;
-
     private enum Outcome
     {
         Pending,
@@ -72,9 +67,9 @@ internal static class IdleMode
 
     public static async Task<int> RunAsync(IdleSettings s, CancellationToken cancellationToken)
     {
-        var target = await ResolveAsync(s.Url, cancellationToken);
-        var sources = SourceAddresses(target, s.SourceIps);
-        WarnAboutLimits(s);
+        var target = await RawSse.ResolveAsync(s.Url, cancellationToken);
+        var sources = RawSse.SourceAddresses(target, s.SourceIps);
+        RawSse.WarnAboutLimits(s.Connections, s.Users);
 
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
         var userIds = Enumerable.Range(0, s.Users).Select(u => $"{s.UserPrefix}-{u}").ToArray();
@@ -141,7 +136,7 @@ internal static class IdleMode
             Report.Line(new() { ["phase"] = "open-start", ["connections"] = s.Connections, ["users"] = s.Users, ["sourceIps"] = sources?.Length ?? 1, ["concurrency"] = s.Concurrency });
 
             using var progressStop = new CancellationTokenSource();
-            var progress = ProgressAsync(progressStop.Token);
+            var progress = Report.ProgressAsync(() => new() { ["phase"] = "open", ["opened"] = _opened, ["failed"] = _failed, ["retries"] = _retries.Values.Sum(), ["elapsedS"] = Math.Round(_clock.Elapsed.TotalSeconds, 1) }, progressStop.Token);
             var workers = Enumerable.Range(0, Math.Min(s.Concurrency, s.Connections)).Select(_ => WorkerAsync(deadline.Token)).ToArray();
             await Task.WhenAll(workers);
             _openSeconds = _clock.Elapsed.TotalSeconds;
@@ -191,8 +186,8 @@ internal static class IdleMode
                 ["connectMsP99"] = Report.Number(Report.Percentile(connectMs, 99)),
                 ["connectMsMax"] = Report.Number(Report.Percentile(connectMs, 100)),
                 ["bytesDrained"] = Interlocked.Read(ref _bytesDrained),
-                ["retries"] = ToJson(_retries),
-                ["failures"] = ToJson(_failures),
+                ["retries"] = Report.Counts(_retries),
+                ["failures"] = Report.Counts(_failures),
             };
             Report.Line(summary);
 
@@ -205,33 +200,6 @@ internal static class IdleMode
         }
 
         private int OpenNow() => _held.Count(h => h is not null && Volatile.Read(ref h.Closed) == 0);
-
-        private static JsonObject ToJson(ConcurrentDictionary<string, int> counts)
-        {
-            var json = new JsonObject();
-            foreach (var (key, value) in counts.OrderBy(p => p.Key, StringComparer.Ordinal))
-            {
-                json[key] = value;
-            }
-
-            return json;
-        }
-
-        private async Task ProgressAsync(CancellationToken stop)
-        {
-            try
-            {
-                while (!stop.IsCancellationRequested)
-                {
-                    await Task.Delay(TimeSpan.FromSeconds(2), stop);
-                    Report.Line(new() { ["phase"] = "open", ["opened"] = _opened, ["failed"] = _failed, ["retries"] = _retries.Values.Sum(), ["elapsedS"] = Math.Round(_clock.Elapsed.TotalSeconds, 1) });
-                }
-            }
-            catch (OperationCanceledException)
-            {
-                // done
-            }
-        }
 
         private async Task WorkerAsync(CancellationToken deadline)
         {
@@ -258,85 +226,20 @@ internal static class IdleMode
         /// <summary>Opens stream <paramref name="index"/> with retries; the socket once welcomed, or why not.</summary>
         public async Task<(Socket? Socket, string? Failure)> OpenAsync(int index, string clientId, CancellationToken deadline)
         {
-            var token = tokens[index % tokens.Length];
-            var source = sources?[index % sources.Length];
-            var request = Encoding.ASCII.GetBytes(
-                $"GET /sse/connect?clientId={clientId} HTTP/1.1\r\nHost: {s.Url.Authority}\r\nAuthorization: Bearer {token}\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n");
-            string reason = "none";
-            for (var attempt = 1; attempt <= s.MaxAttempts; attempt++)
-            {
-                if (deadline.IsCancellationRequested)
-                {
-                    return (null, "open-timeout");
-                }
-
-                var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-                var keep = false;
-                try
-                {
-                    using var attemptTimeout = CancellationTokenSource.CreateLinkedTokenSource(deadline);
-                    attemptTimeout.CancelAfter(TimeSpan.FromSeconds(s.AttemptTimeoutSeconds));
-                    if (source is not null)
-                    {
-                        if (OperatingSystem.IsLinux())
-                        {
-                            socket.SetRawSocketOption(SolIp, IpBindAddressNoPort, BitConverter.GetBytes(1));
-                        }
-
-                        socket.Bind(new IPEndPoint(source, 0));
-                    }
-
-                    await socket.ConnectAsync(target, attemptTimeout.Token);
-                    await socket.SendAsync(request, SocketFlags.None, attemptTimeout.Token); // < socket buffer: sent whole
-                    (var outcome, reason) = await HandshakeAsync(socket, attemptTimeout.Token);
-                    if (outcome == Outcome.Welcome)
-                    {
-                        keep = true;
-                        return (socket, null);
-                    }
-
-                    if (outcome == Outcome.Fail)
-                    {
-                        return (null, reason);
-                    }
-                }
-                catch (OperationCanceledException) when (!deadline.IsCancellationRequested)
-                {
-                    reason = "attempt-timeout";
-                }
-                catch (OperationCanceledException)
-                {
-                    return (null, "open-timeout");
-                }
-                catch (SocketException ex)
-                {
-                    reason = "socket-" + ex.SocketErrorCode;
-                }
-                finally
-                {
-                    if (!keep)
-                    {
-                        socket.Dispose();
-                    }
-                }
-
-                _retries.AddOrUpdate(reason, 1, (_, n) => n + 1);
-                // Jittered, growing back-off: a refused burst must not come back as one burst.
-                var backoff = Math.Min(3000, 100 * (1 << Math.Min(attempt, 5)));
-                try
-                {
-                    await Task.Delay(Random.Shared.Next(backoff / 4, backoff), deadline);
-                }
-                catch (OperationCanceledException)
-                {
-                    return (null, "open-timeout");
-                }
-            }
-
-            return (null, "attempts-exhausted-" + reason);
+            var request = RawSse.ConnectRequest(s.Url, clientId, tokens[index % tokens.Length]);
+            var (socket, _, failure) = await RawSse.OpenAsync(
+                target,
+                sources?[index % sources.Length],
+                request,
+                TimeSpan.FromSeconds(s.AttemptTimeoutSeconds),
+                s.MaxAttempts,
+                HandshakeAsync,
+                reason => _retries.AddOrUpdate(reason, 1, (_, n) => n + 1),
+                deadline);
+            return (socket, failure);
         }
 
-        private static async Task<(Outcome, string)> HandshakeAsync(Socket socket, CancellationToken cancellationToken)
+        private static async Task<Handshake<string>> HandshakeAsync(Socket socket, CancellationToken cancellationToken)
         {
             var buffer = ArrayPool<byte>.Shared.Rent(16 * 1024);
             try
@@ -347,20 +250,20 @@ internal static class IdleMode
                 {
                     if (filled == buffer.Length)
                     {
-                        return (Outcome.Fail, "no-welcome-in-16KiB");
+                        return new(null, "no-welcome-in-16KiB", false);
                     }
 
                     var n = await socket.ReceiveAsync(buffer.AsMemory(filled), SocketFlags.None, cancellationToken);
                     if (n == 0)
                     {
-                        return (Outcome.Retry, headerEnd < 0 ? "eof-before-headers" : "eof-before-welcome");
+                        return new(null, headerEnd < 0 ? "eof-before-headers" : "eof-before-welcome", true);
                     }
 
                     filled += n;
                     var (outcome, reason) = Classify(buffer.AsSpan(0, filled), ref headerEnd);
                     if (outcome != Outcome.Pending)
                     {
-                        return (outcome, reason);
+                        return new(outcome == Outcome.Welcome ? reason : null, reason, outcome == Outcome.Retry);
                     }
                 }
             }
@@ -380,11 +283,10 @@ internal static class IdleMode
                     return (Outcome.Pending, "");
                 }
 
-                // "HTTP/1.1 200 OK"
-                var status = received.Length >= 12 && int.TryParse(received.Slice(9, 3), out var code) ? code : 0;
+                var status = RawSse.Status(received);
                 if (status != 200)
                 {
-                    return status is 429 or >= 500 or 0 ? (Outcome.Retry, $"status-{status}") : (Outcome.Fail, $"status-{status}");
+                    return (RawSse.IsRetryable(status) ? Outcome.Retry : Outcome.Fail, $"status-{status}");
                 }
             }
 
@@ -399,12 +301,8 @@ internal static class IdleMode
             var close = body.IndexOf("event: close"u8);
             if (close >= 0 && body[close..].IndexOf("\n\n"u8) is var end and >= 0)
             {
-                // data: {"reason":"overloaded","reconnect":true}
-                var frame = Encoding.ASCII.GetString(body.Slice(close, end));
-                var at = frame.IndexOf("\"reason\":\"", StringComparison.Ordinal);
-                var stop = at < 0 ? -1 : frame.IndexOf('"', at + 10);
-                var why = stop < 0 ? "unknown" : frame[(at + 10)..stop];
-                return (frame.Contains("\"reconnect\":false", StringComparison.Ordinal) ? Outcome.Fail : Outcome.Retry, "close-" + why);
+                var (reconnect, why) = RawSse.Close(Encoding.ASCII.GetString(body.Slice(close, end)));
+                return (reconnect ? Outcome.Retry : Outcome.Fail, "close-" + why);
             }
 
             return (Outcome.Pending, "");
@@ -447,61 +345,6 @@ internal static class IdleMode
             {
                 Interlocked.Increment(ref _closedByServer);
             }
-        }
-    }
-
-    private static async Task<IPEndPoint> ResolveAsync(Uri url, CancellationToken cancellationToken)
-    {
-        if (!IPAddress.TryParse(url.Host, out var address))
-        {
-            var addresses = await Dns.GetHostAddressesAsync(url.Host, AddressFamily.InterNetwork, cancellationToken);
-            address = addresses.FirstOrDefault() ?? throw new SetupException($"cannot resolve {url.Host} to an IPv4 address");
-        }
-
-        return new IPEndPoint(address, url.Port);
-    }
-
-    /// <summary>127.0.0.1 … 127.0.0.N for a loopback target; null (let the kernel choose) for one address.</summary>
-    private static IPAddress[]? SourceAddresses(IPEndPoint target, int count)
-    {
-        if (count <= 1)
-        {
-            return null;
-        }
-
-        if (!IPAddress.IsLoopback(target.Address))
-        {
-            throw new ArgumentException("--source-ips > 1 needs a 127.x.x.x target");
-        }
-
-        return Enumerable.Range(1, count).Select(i => new IPAddress([127, 0, 0, (byte)i])).ToArray();
-    }
-
-    private static void WarnAboutLimits(IdleSettings s)
-    {
-        var fds = OpenFileLimit();
-        if (fds is { } limit && s.Connections + 200 > limit)
-        {
-            Report.Line(new() { ["phase"] = "warning", ["message"] = $"{s.Connections} connections need more descriptors than this process's limit ({limit}); run several clients" });
-        }
-
-        if (s.Connections > s.Users * 20L)
-        {
-            Report.Line(new() { ["phase"] = "warning", ["message"] = $"{s.Connections / (double)s.Users:F1} connections per user exceeds the default SseCluster:Limits:MaxConnectionsPerUser (20)" });
-        }
-    }
-
-    private static long? OpenFileLimit()
-    {
-        try
-        {
-            var line = File.ReadLines("/proc/self/limits").FirstOrDefault(l => l.StartsWith("Max open files", StringComparison.Ordinal));
-            var parts = line?.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-            return parts is { Length: >= 4 } && long.TryParse(parts[3], out var soft) ? soft : null;
-        }
-        catch (IOException)
-        {
-            return null;
         }
     }
 }

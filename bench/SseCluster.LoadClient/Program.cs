@@ -3,6 +3,7 @@ using SseCluster.LoadClient;
 // Load client for SseCluster benchmarks. Modes:
 //   idle    --url U --connections N --users M [--source-ips K] [--hold-seconds S] ...  many cheap idle streams
 //   latency --url U [--url2 U2] --users M --events N --rate R ...                    publish-to-delivery latency
+//   storm   --url U --connections N --users M --events K [--storm-concurrency C] ...   N streams resume at once
 // Output: one JSON object per line (progress, then a "summary" line). Exit code 0 = every target met, 1 = the run
 // finished but some connections/events were missing, 2 = usage or setup error.
 
@@ -37,6 +38,7 @@ try
     {
         "idle" => await IdleMode.RunAsync(IdleSettings.From(parsed), cancel.Token),
         "latency" => await LatencyMode.RunAsync(LatencySettings.From(parsed), cancel.Token),
+        "storm" => await StormMode.RunAsync(StormSettings.From(parsed), cancel.Token),
         _ => throw new ArgumentException($"unknown mode '{args[0]}'"),
     };
 }
@@ -69,6 +71,9 @@ namespace SseCluster.LoadClient
               SseCluster.LoadClient latency --url http://127.0.0.1:5080 [--url2 http://127.0.0.1:5081]
                   [--users 200] [--events 5000] [--rate 500] [--warmup 200] [--max-in-flight 64]
                   [--drain-seconds 10] [--user-prefix lat]
+              SseCluster.LoadClient storm --url http://127.0.0.1:5080 [--connections 10000] [--users 1000] [--events 50]
+                  [--source-ips 4] [--concurrency 32] [--storm-concurrency 1000] [--timeout-seconds 120]
+                  [--user-prefix storm]
             """;
     }
 }
