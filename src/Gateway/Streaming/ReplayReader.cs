@@ -70,6 +70,7 @@ internal sealed class ReplayReader(IStreamHistory history, GatewayMetrics metric
 
     private async Task ReadFromStoreAsync((StreamKey Stream, long After) key, TaskCompletionSource<ReplayRead> completion)
     {
+        ReplayRead result;
         try
         {
             // As many as a window keeps at once: connections resuming from here ask for more as soon as they have these.
@@ -85,19 +86,20 @@ internal sealed class ReplayReader(IStreamHistory history, GatewayMetrics metric
             }
 
             metrics.ReplayFramesFormatted.Add(frames.Length);
-            var result = new ReplayRead(frames, read.Tail);
+            result = new ReplayRead(frames, read.Tail);
             Keep(key.Stream, result, bytes);
-            completion.SetResult(result);
         }
         catch (Exception ex)
         {
-            completion.SetException(ex);
-        }
-        finally
-        {
-            // Only once the window holds the events: a caller arriving now finds either this read or the window.
+            // Leave the map first: a caller that comes after the waiters learnt of the failure reads the store again.
             _reads.TryRemove(new KeyValuePair<(StreamKey, long), Task<ReplayRead>>(key, completion.Task));
+            completion.SetException(ex);
+            return;
         }
+
+        // The window holds the events now, so a caller arriving from here on finds them there.
+        _reads.TryRemove(new KeyValuePair<(StreamKey, long), Task<ReplayRead>>(key, completion.Task));
+        completion.SetResult(result);
     }
 
     private void Keep(StreamKey stream, ReplayRead read, long bytes)
