@@ -26,6 +26,11 @@ try
 {
     await app.RunAsync();
 }
+catch (SseCluster.Gateway.Routing.SiloPortInUseException e)
+{
+    Console.Error.WriteLine($"SseCluster gateway: {e.Message}");
+    return 1;
+}
 catch (IOException e) when (e.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException)
 {
     // Another process holds the port: say which, not a stack trace.

@@ -166,6 +166,24 @@ public sealed class StartupSafetyTests : IDisposable
     }
 
     [Fact]
+    public async Task ASecondGateway_OnTheSameSiloPort_ExitsWithCode1_NamingTheSetting_AndTheFirstKeepsServing()
+    {
+        // Orleans would share the port with the first silo (SO_REUSEPORT) and both would get each other's messages.
+        var siloPort = FreePorts.Next().ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var environment = new Dictionary<string, string> { ["ASPNETCORE_ENVIRONMENT"] = "Development", ["SseCluster__Orleans__SiloPort"] = siloPort };
+        await using var first = GatewayDllProcess.Start(_home, environment);
+        await first.WaitReadyAsync();
+
+        var (exitCode, output) = await GatewayDllProcess.RunToExitAsync(_home, environment);
+
+        Assert.Equal(1, exitCode);
+        Assert.Contains($"SseCluster:Orleans:SiloPort {siloPort}: another process listens on", output);
+        using var http = new HttpClient { BaseAddress = first.BaseAddress };
+        using var ready = await http.GetAsync("/readyz");
+        Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
+    }
+
+    [Fact]
     public void CommittedSettings_HoldNoKeys()
     {
         var root = AppContext.BaseDirectory;

@@ -59,7 +59,12 @@ export async function startGateway({ answers = false } = {}) {
   if (!existsSync(gatewayDll)) throw new Error(`gateway not built: ${gatewayDll} (run dotnet build src/Gateway -c Release)`);
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const env = { ...process.env, ASPNETCORE_ENVIRONMENT: 'Development', DOTNET_NOLOGO: '1', SseCluster__Auth__SigningKey: `e2e-${randomBytes(32).toString('hex')}` };
+  // A silo port of its own: a gateway refuses to start on one another process (an earlier test's gateway) still holds.
+  const siloPort = await freePort();
+  const env = {
+    ...process.env, ASPNETCORE_ENVIRONMENT: 'Development', DOTNET_NOLOGO: '1', SseCluster__Auth__SigningKey: `e2e-${randomBytes(32).toString('hex')}`,
+    SseCluster__Orleans__SiloPort: String(siloPort), SseCluster__Orleans__GatewayPort: '0',
+  };
   const children = [];
   if (answers) {
     if (!existsSync(answerBackendDll)) throw new Error(`answer backend not built: ${answerBackendDll} (run dotnet build samples/AnswerBackend -c Release)`);

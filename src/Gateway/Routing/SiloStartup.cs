@@ -1,6 +1,8 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Orleans.Configuration;
 using SseCluster.Grains.Storage;
 
 namespace SseCluster.Gateway.Routing;
@@ -15,6 +17,7 @@ internal sealed partial class SiloStartup(
     Silo silo,
     IEnumerable<IConfigurationValidator> validators,
     IStreamHistory history,
+    IOptions<EndpointOptions> endpoints,
     IHostApplicationLifetime lifetime,
     ILogger<SiloStartup> logger) : BackgroundService
 {
@@ -48,6 +51,12 @@ internal sealed partial class SiloStartup(
         foreach (var validator in validators)
         {
             validator.ValidateConfiguration();
+        }
+
+        // Before the host starts anything else: the gateway does not come up at all rather than join a cluster badly.
+        if (SiloPortGuard.FindPortInUse(endpoints.Value) is { } taken)
+        {
+            throw new SiloPortInUseException(taken);
         }
 
         return base.StartAsync(cancellationToken);
