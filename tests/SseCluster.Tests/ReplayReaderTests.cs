@@ -26,7 +26,11 @@ public sealed class ReplayReaderTests : IDisposable
         _reader = new ReplayReader(_history, new GatewayMetrics(_services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()), _time);
     }
 
-    public void Dispose() => _services.Dispose();
+    public void Dispose()
+    {
+        _reader.Dispose();
+        _services.Dispose();
+    }
 
     [Fact]
     public async Task ConcurrentReadsFromOnePosition_ShareOneStoreRead_AndTheSameFrames()
@@ -161,11 +165,14 @@ public sealed class ReplayReaderTests : IDisposable
         Assert.Equal(reads + 1, _history.Reads); // the oldest 256 left the window
         Assert.True(_reader.CachedBytes > 0);
 
-        // Idle past the lifetime: the next store read (of any stream) sweeps it.
+        // Used a moment ago: a sweep keeps it. Idle past the lifetime: a sweep drops it.
+        _reader.Sweep();
+        Assert.True(_reader.CachedBytes > 0);
         _time.Advance(ReplayReader.IdleLifetime + TimeSpan.FromSeconds(2));
-        _history.Fill(epoch: 1, count: 0);
-        await _reader.ReadAsync(StreamKey.ForUser("someone"), 0, 10, 1, CancellationToken.None);
+        _reader.Sweep();
         Assert.Equal(0, _reader.CachedBytes);
+        await _reader.ReadAsync(Stream, 300, 10, 1, CancellationToken.None);
+        Assert.Equal(reads + 2, _history.Reads);
     }
 
     /// <summary>A history that serves a scripted stream, counts reads, and can hold them or fail them.</summary>

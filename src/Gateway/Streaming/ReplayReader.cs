@@ -14,12 +14,12 @@ namespace SseCluster.Gateway.Streaming;
 /// <para>
 /// Concurrent reads of one stream from one position share a single store read. Each stream keeps a short window of
 /// the formatted events it read last (consecutive, one epoch), so a connection arriving a moment later is served from
-/// memory. An event of an epoch is immutable, so a window can only ever hold what the store held; a window is dropped
-/// when its stream starts a new epoch, when it was not used for <see cref="IdleLifetime"/>, or to stay under
-/// <see cref="MaxBytes"/>.
+/// memory. An event of an epoch is immutable, so a window can only ever hold what the store held; a window is replaced
+/// when its stream starts a new epoch and dropped within a second of being unused for <see cref="IdleLifetime"/>; all
+/// windows together stay under <see cref="MaxBytes"/>.
 /// </para>
 /// </summary>
-internal sealed class ReplayReader(IStreamHistory history, GatewayMetrics metrics, TimeProvider time)
+internal sealed class ReplayReader : IDisposable
 {
     /// <summary>The most events a stream's window keeps; older ones leave first.</summary>
     internal const int MaxEventsPerWindow = 1024;
@@ -31,8 +31,19 @@ internal sealed class ReplayReader(IStreamHistory history, GatewayMetrics metric
 
     private readonly ConcurrentDictionary<StreamKey, Window> _windows = new();
     private readonly ConcurrentDictionary<(StreamKey, long), Task<ReplayRead>> _reads = new();
+    private readonly IStreamHistory _history;
+    private readonly GatewayMetrics _metrics;
+    private readonly TimeProvider _time;
+    private readonly ITimer _sweeper;
     private long _bytes;
-    private long _nextSweep;
+
+    public ReplayReader(IStreamHistory history, GatewayMetrics metrics, TimeProvider time)
+    {
+        _history = history;
+        _metrics = metrics;
+        _time = time;
+        _sweeper = time.CreateTimer(static self => ((ReplayReader)self!).Sweep(), this, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
+    }
 
     /// <summary>Formatted bytes the windows hold now.</summary>
     internal long CachedBytes => Interlocked.Read(ref _bytes);
@@ -49,7 +60,7 @@ internal sealed class ReplayReader(IStreamHistory history, GatewayMetrics metric
     /// <param name="cancellationToken">Ends this caller's wait, not the shared read.</param>
     public async ValueTask<ReplayRead> ReadAsync(StreamKey stream, long afterSequence, int maxCount, int epoch, CancellationToken cancellationToken)
     {
-        if (epoch != 0 && _windows.TryGetValue(stream, out var window) && window.TryRead(afterSequence, maxCount, epoch, time.GetTimestamp()) is { } cached)
+        if (epoch != 0 && _windows.TryGetValue(stream, out var window) && window.TryRead(afterSequence, maxCount, epoch, _time.GetTimestamp()) is { } cached)
         {
             return cached;
         }
@@ -73,9 +84,9 @@ internal sealed class ReplayReader(IStreamHistory history, GatewayMetrics metric
         ReplayRead result;
         try
         {
-            // As many as a window keeps at once: connections resuming from here ask for more as soon as they have these.
-            var read = await history.ReadAsync(key.Stream, key.After, ConnectionWriter.ReplayBatch, CancellationToken.None);
-            metrics.ReplayStoreReads.Add(1);
+            // A full batch, whatever this caller asked for: the others resuming from here may want more than it does.
+            var read = await _history.ReadAsync(key.Stream, key.After, ConnectionWriter.ReplayBatch, CancellationToken.None);
+            _metrics.ReplayStoreReads.Add(1);
             var frames = new ReplayFrame[read.Events.Count];
             long bytes = 0;
             for (var i = 0; i < frames.Length; i++)
@@ -85,7 +96,7 @@ internal sealed class ReplayReader(IStreamHistory history, GatewayMetrics metric
                 bytes += frames[i].Frame.Length;
             }
 
-            metrics.ReplayFramesFormatted.Add(frames.Length);
+            _metrics.ReplayFramesFormatted.Add(frames.Length);
             result = new ReplayRead(frames, read.Tail);
             Keep(key.Stream, result, bytes);
         }
@@ -104,27 +115,20 @@ internal sealed class ReplayReader(IStreamHistory history, GatewayMetrics metric
 
     private void Keep(StreamKey stream, ReplayRead read, long bytes)
     {
-        var now = time.GetTimestamp();
-        SweepIfDue(now);
         if (read.Events.Count == 0 || Interlocked.Read(ref _bytes) + bytes > MaxBytes)
         {
             return;
         }
 
         var window = _windows.GetOrAdd(stream, static _ => new Window());
-        Interlocked.Add(ref _bytes, window.Add(read, now));
+        Interlocked.Add(ref _bytes, window.Add(read, _time.GetTimestamp()));
     }
 
-    // Drops windows nobody read for a while; at most once per second, on the path that adds to them.
-    private void SweepIfDue(long now)
+    /// <summary>Drops the windows nobody read for <see cref="IdleLifetime"/>; every second, and from tests.</summary>
+    internal void Sweep()
     {
-        var due = Interlocked.Read(ref _nextSweep);
-        if (now < due || Interlocked.CompareExchange(ref _nextSweep, now + time.TimestampFrequency, due) != due)
-        {
-            return;
-        }
-
-        var idle = (long)(IdleLifetime.TotalSeconds * time.TimestampFrequency);
+        var now = _time.GetTimestamp();
+        var idle = (long)(IdleLifetime.TotalSeconds * _time.TimestampFrequency);
         foreach (var (stream, window) in _windows)
         {
             if (window.IdleSince(now) > idle && _windows.TryRemove(new KeyValuePair<StreamKey, Window>(stream, window)))
@@ -133,6 +137,8 @@ internal sealed class ReplayReader(IStreamHistory history, GatewayMetrics metric
             }
         }
     }
+
+    public void Dispose() => _sweeper.Dispose();
 
     /// <summary>One stream's most recent formatted events, consecutive and of one epoch.</summary>
     private sealed class Window
