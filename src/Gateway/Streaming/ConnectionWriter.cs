@@ -175,6 +175,7 @@ internal sealed partial class ConnectionWriter(
                     return;
                 }
 
+                var written = 0;
                 foreach (var e in read.Events)
                 {
                     connection.Positions[slot] = e.Sequence;
@@ -182,11 +183,13 @@ internal sealed partial class ConnectionWriter(
                     {
                         WriteId();
                         output.Write(e.Frame); // formatted once for every connection that replays it
-                        owner.Metrics.Replayed.Add(1);
-                        owner.Metrics.Delivered.Add(1);
+                        written++;
                     }
                 }
 
+                // Counted once per batch, not per event: a reconnect storm replays hundreds of thousands.
+                owner.Metrics.Replayed.Add(written);
+                owner.Metrics.Delivered.Add(written);
                 await FlushAsync(0);
             }
         }
