@@ -24,7 +24,7 @@ public abstract class CrossNodeAnswerTests(string redisConfiguration)
     public async Task AskOnA_DropMidAnswer_ResumeOnB_GetsTheRestOnce_ThenDone()
     {
         var questions = Channel.CreateUnbounded<string>();
-        await using var backend = await StartBackendAsync(questions);
+        await using var backend = await QuestionBackend.StartAsync(answerId => questions.Writer.TryWrite(answerId));
         await using var cluster = await GatewayCluster.StartAsync(redisConfiguration, 2, new Dictionary<string, string?>
         {
             ["SseCluster:Answers:BackendUrl"] = backend.Urls.First() + "/answer",
@@ -77,23 +77,6 @@ public abstract class CrossNodeAnswerTests(string redisConfiguration)
     {
         var response = await writer.PostAsJsonAsync($"/sse/answers/{answerId}/chunks", new { data = text });
         Assert.True(response.StatusCode == HttpStatusCode.Accepted, $"chunk {text}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
-    }
-
-    // The application: takes each question and leaves the answer to the test.
-    private static async Task<WebApplication> StartBackendAsync(Channel<string> questions)
-    {
-        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = [] });
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        var app = builder.Build();
-        app.MapPost("/answer", async (HttpContext context) =>
-        {
-            using var question = await JsonDocument.ParseAsync(context.Request.Body);
-            questions.Writer.TryWrite(question.RootElement.GetProperty("answerId").GetString()!);
-            return Results.Accepted();
-        });
-        await app.StartAsync();
-        return app;
     }
 }
 

@@ -23,7 +23,7 @@ public sealed class LibraryAnswerWriterTests(RedisServer redis)
     {
         LibraryPublisher? library = null;
         var writes = new System.Collections.Concurrent.ConcurrentQueue<Task>();
-        await using var backend = await StartBackendAsync(answerId =>
+        await using var backend = await QuestionBackend.StartAsync(answerId =>
         {
             // The application's work: 30 text chunks, one JSON chunk of its own type, then the end.
             writes.Enqueue(Task.Run(async () =>
@@ -58,7 +58,7 @@ public sealed class LibraryAnswerWriterTests(RedisServer redis)
     public async Task EveryRefusal_IsItsOwnException_NamingTheGatewaysSetting_AndNothingRefusedIsStored()
     {
         var questions = Channel.CreateUnbounded<string>();
-        await using var backend = await StartBackendAsync(answerId => questions.Writer.TryWrite(answerId));
+        await using var backend = await QuestionBackend.StartAsync(answerId => questions.Writer.TryWrite(answerId));
         var settings = Backed(backend);
         settings["SseCluster:Answers:MaxChunksPerAnswer"] = "3";
         settings["SseCluster:Answers:MaxBytesPerAnswer"] = "30";
@@ -138,22 +138,5 @@ public sealed class LibraryAnswerWriterTests(RedisServer redis)
     {
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         return await questions.Reader.ReadAsync(cts.Token);
-    }
-
-    // The application's HTTP side: takes each question (the gateway's hand-off) and passes its answer id on.
-    private static async Task<WebApplication> StartBackendAsync(Action<string> onQuestion)
-    {
-        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = [] });
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        var app = builder.Build();
-        app.MapPost("/answer", async (HttpContext context) =>
-        {
-            using var question = await JsonDocument.ParseAsync(context.Request.Body);
-            onQuestion(question.RootElement.GetProperty("answerId").GetString()!);
-            return Results.Accepted();
-        });
-        await app.StartAsync();
-        return app;
     }
 }
