@@ -3,21 +3,10 @@ import { AnswerError } from '../src/answers.js';
 import type { AnswerChunk, AnswerState } from '../src/answers.js';
 import { SseClient, streamAnswer } from '../src/client.js';
 import type { SseClientOptions } from '../src/types.js';
-import { FakeFetch, ManualScheduler, flush, json } from './helpers.js';
+import { FakeFetch, fakeClient, flush, json } from './helpers.js';
 
 function setup(overrides: Partial<SseClientOptions> = {}) {
-  const server = new FakeFetch();
-  const scheduler = new ManualScheduler();
-  let tokens = 0;
-  const getToken = vi.fn(async () => `token-${++tokens}`);
-  const client = new SseClient({
-    url: 'http://gateway.test',
-    getToken,
-    fetch: server.fetch,
-    scheduler,
-    random: () => 0.5,
-    ...overrides,
-  });
+  const { server, scheduler, client, getToken } = fakeClient(overrides);
   const chunks: AnswerChunk[] = [];
   const states: AnswerState[] = [];
   const named: string[] = [];

@@ -1,24 +1,10 @@
 import { describe, expect, it, vi } from 'vitest';
 import { SseClient } from '../src/client.js';
 import type { SseClientOptions, SseEvent } from '../src/types.js';
-import { FakeDocument, FakeFetch, FakeStream, ManualScheduler, WELCOME, flush, json, query, sseResponse } from './helpers.js';
+import { FakeDocument, FakeStream, WELCOME, fakeClient, flush, json, query, sseResponse } from './helpers.js';
 
 function setup(overrides: Partial<SseClientOptions> = {}) {
-  const server = new FakeFetch();
-  const scheduler = new ManualScheduler();
-  let tokens = 0;
-  const getToken = vi.fn(async () => `token-${++tokens}`);
-  const client = new SseClient({
-    url: 'http://gateway.test',
-    transport: 'fetch',
-    topics: ['news', 'sports'],
-    clientId: 'tab-1',
-    getToken,
-    fetch: server.fetch,
-    scheduler,
-    random: () => 0.5,
-    ...overrides,
-  });
+  const { server, scheduler, client, getToken } = fakeClient({ transport: 'fetch', topics: ['news', 'sports'], clientId: 'tab-1', ...overrides });
   const events: SseEvent[] = [];
   client.subscribe('*', (e) => events.push(e));
   const states: string[] = [];

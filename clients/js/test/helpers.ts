@@ -1,5 +1,7 @@
+import { vi } from 'vitest';
+import { SseClient } from '../src/client.js';
 import type { Scheduler } from '../src/timers.js';
-import type { EventSourceLike, FetchLike } from '../src/types.js';
+import type { EventSourceLike, FetchLike, SseClientOptions } from '../src/types.js';
 
 /** A clock and timers that only move when the test says so. */
 export class ManualScheduler implements Scheduler {
@@ -272,3 +274,20 @@ export const WELCOME = (connectionId = 'c1', heartbeatSeconds = 15) =>
     topics: [],
     heartbeatSeconds,
   });
+
+/** A client over a FakeFetch and a ManualScheduler; its token getter counts: 'token-1', 'token-2', … */
+export function fakeClient(options: Partial<SseClientOptions> = {}) {
+  const server = new FakeFetch();
+  const scheduler = new ManualScheduler();
+  let tokens = 0;
+  const getToken = vi.fn(async () => `token-${++tokens}`);
+  const client = new SseClient({
+    url: 'http://gateway.test',
+    getToken,
+    fetch: server.fetch,
+    scheduler,
+    random: () => 0.5,
+    ...options,
+  });
+  return { server, scheduler, client, getToken };
+}
